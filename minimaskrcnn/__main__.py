@@ -1,0 +1,4 @@
+"""``python -m minimaskrcnn ...``: see ``minimaskrcnn.cli``."""
+from minimaskrcnn.cli import main
+
+raise SystemExit(main())

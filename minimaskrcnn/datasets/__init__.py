@@ -1,0 +1,1 @@
+"""Datasets: the toy shapes generator and COCO-format reading/writing."""
