@@ -1,0 +1,214 @@
+"""Every model and training setting in one plain dataclass.
+
+The defaults describe the model the project ships: a tiny ResNet with a
+single stride-16 feature map (the "C4" layout of the Mask R-CNN paper) for
+128x128 toy-shapes images with three classes. Change a field, or switch the
+FPN on, and every stage reads the new value from here; nothing else holds a
+hyper-parameter.
+
+    >>> cfg = Config(use_fpn=True, roi_op="roi_pool")
+    >>> Config.from_json(cfg.to_json()) == cfg
+    True
+
+Label convention everywhere: 0 is background, 1..num_classes are the classes
+named in ``class_names`` (``class_names[0]`` is label 1).
+
+Ablation switches (the paper's Table 2, all on the same code path):
+
+* ``roi_op``: ``"align_avg"`` (paper, torchvision), ``"align_max"`` (the
+  lecture's drawing), ``"roi_pool"`` (Fast R-CNN's quantised pooling);
+* ``mask_loss``: ``"sigmoid"`` (decoupled per-class binary masks) or
+  ``"softmax"`` (per-pixel multinomial over background + classes);
+* ``mask_head``: ``"fcn"`` or ``"mlp"``;
+* ``class_agnostic_masks``: one mask per RoI instead of one per class;
+* ``mask_on``: ``False`` gives plain Faster R-CNN.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+
+ROI_OPS = ("align_avg", "align_max", "roi_pool")
+MASK_LOSSES = ("sigmoid", "softmax")
+MASK_HEADS = ("fcn", "mlp")
+
+
+@dataclass
+class Config:
+    # -- data -----------------------------------------------------------------
+    class_names: tuple[str, ...] = ("circle", "square", "triangle")
+    image_size: int = 128  # images are square, image_size x image_size
+    pixel_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # after /255
+    pixel_std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+
+    # -- backbone: tiny ResNet -----------------------------------------------
+    stem_channels: int = 32  # 3x3 stride-2 stem conv
+    stage_channels: tuple[int, ...] = (32, 64, 128)  # one stage per stride doubling
+    stage_blocks: tuple[int, ...] = (1, 1, 1)  # residual basic blocks per stage
+    num_groups: int = 8  # GroupNorm groups (batch sizes are tiny)
+    # Total stride of the single-level model = 2 (stem) * 2 ** len(stage_channels).
+
+    # -- FPN (optional) -------------------------------------------------------
+    use_fpn: bool = False
+    fpn_channels: int = 64
+    fpn_levels: tuple[int, ...] = (2, 3, 4)  # P2..P4: strides 4, 8, 16
+    fpn_canonical_size: float = 32.0  # an RoI of this sqrt(area) goes to level
+    fpn_canonical_level: int = 3  # ... this one: k = floor(k0 + log2(sqrt(wh) / size))
+
+    # -- anchors and RPN ------------------------------------------------------
+    # Single-level: all sizes on the one map. FPN: one size per level, in order.
+    anchor_sizes: tuple[float, ...] = (16.0, 32.0, 64.0)
+    anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
+    rpn_channels: int = 128
+    rpn_fg_iou: float = 0.7
+    rpn_bg_iou: float = 0.3
+    rpn_batch_per_image: int = 256
+    rpn_positive_fraction: float = 0.5
+    rpn_smooth_l1_beta: float = 1.0 / 9.0
+    rpn_pre_nms_topk_train: int = 1000  # per level
+    rpn_post_nms_topk_train: int = 200  # per image
+    rpn_pre_nms_topk_test: int = 500
+    rpn_post_nms_topk_test: int = 100
+    rpn_nms_thresh: float = 0.7
+    rpn_min_size: float = 1e-3
+
+    # -- RoI heads ------------------------------------------------------------
+    roi_op: str = "align_avg"
+    roi_sampling_ratio: int = 2
+    roi_aligned: bool = True
+    roi_batch_per_image: int = 64
+    roi_positive_fraction: float = 0.25
+    roi_fg_iou: float = 0.5
+    box_pool_size: int = 7
+    box_fc_dim: int = 256
+    box_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    box_smooth_l1_beta: float = 1.0 / 9.0
+    score_thresh: float = 0.05
+    detect_nms_thresh: float = 0.5
+    detections_per_image: int = 100
+
+    # -- mask head ------------------------------------------------------------
+    mask_on: bool = True
+    mask_head: str = "fcn"
+    mask_loss: str = "sigmoid"
+    class_agnostic_masks: bool = False
+    mask_pool_size: int = 14
+    mask_conv_dim: int = 32
+    mask_num_convs: int = 4
+    mask_mlp_dim: int = 256
+    mask_threshold: float = 0.5
+
+    # -- training -------------------------------------------------------------
+    batch_size: int = 8
+    steps: int = 1500
+    base_lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    lr_milestones: tuple[int, ...] = (1100, 1350)
+    lr_gamma: float = 0.1
+    clip_grad_norm: float = 10.0
+    hflip_prob: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- derived values -------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def backbone_stride(self) -> int:
+        return 2 ** (1 + len(self.stage_channels))
+
+    @property
+    def feature_strides(self) -> tuple[int, ...]:
+        """Strides of the maps the RPN and RoI heads read, finest first."""
+        if self.use_fpn:
+            return tuple(2**k for k in self.fpn_levels)
+        return (self.backbone_stride,)
+
+    @property
+    def num_mask_channels(self) -> int:
+        if self.class_agnostic_masks:
+            return 1
+        return self.num_classes + (1 if self.mask_loss == "softmax" else 0)
+
+    # -- checks ---------------------------------------------------------------
+    def validate(self) -> None:
+        def need(cond: bool, name: str, expected: str) -> None:
+            if not cond:
+                raise ValueError(f"Config.{name} = {getattr(self, name)!r}: expected {expected}")
+
+        need(len(self.class_names) >= 1, "class_names", "at least one class name")
+        need(self.roi_op in ROI_OPS, "roi_op", f"one of {ROI_OPS}")
+        need(self.mask_loss in MASK_LOSSES, "mask_loss", f"one of {MASK_LOSSES}")
+        need(self.mask_head in MASK_HEADS, "mask_head", f"one of {MASK_HEADS}")
+        need(
+            len(self.stage_channels) == len(self.stage_blocks) and len(self.stage_channels) >= 1,
+            "stage_blocks",
+            "one block count per entry of stage_channels",
+        )
+        need(all(c % self.num_groups == 0 for c in (self.stem_channels, *self.stage_channels)),
+             "num_groups", "a divisor of stem_channels and every stage_channels entry")
+        need(self.image_size % self.backbone_stride == 0, "image_size",
+             f"a multiple of the backbone stride {self.backbone_stride}")
+        if self.use_fpn:
+            top = 1 + len(self.stage_channels)
+            need(len(self.fpn_levels) >= 1 and 2 <= self.fpn_levels[0] and self.fpn_levels[-1] <= top
+                 and list(self.fpn_levels) == list(range(self.fpn_levels[0], self.fpn_levels[-1] + 1)),
+                 "fpn_levels", f"consecutive increasing levels between 2 and {top}")
+            need(len(self.anchor_sizes) == len(self.fpn_levels), "anchor_sizes",
+                 "one anchor size per FPN level")
+            need(self.fpn_channels % self.num_groups == 0, "fpn_channels",
+                 "a multiple of num_groups")
+        need(0.0 <= self.rpn_bg_iou <= self.rpn_fg_iou <= 1.0, "rpn_fg_iou",
+             "rpn_bg_iou <= rpn_fg_iou, both in [0, 1]")
+        need(0.0 < self.roi_positive_fraction <= 1.0, "roi_positive_fraction", "a value in (0, 1]")
+        need(self.mask_pool_size >= 2, "mask_pool_size", ">= 2")
+        need(self.batch_size >= 1, "batch_size", ">= 1")
+        need(self.base_lr > 0 and math.isfinite(self.base_lr), "base_lr", "a positive number")
+
+    # -- I/O ------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown Config fields: {unknown}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def display(self) -> str:
+        """The settings as an aligned two-column table, grouped as in the source."""
+        width = max(len(f.name) for f in fields(self))
+        lines = [f"{f.name:<{width}}  {getattr(self, f.name)!r}" for f in fields(self)]
+        extra = {
+            "num_classes": self.num_classes,
+            "feature_strides": self.feature_strides,
+            "num_mask_channels": self.num_mask_channels,
+        }
+        lines += [f"{k:<{width}}  {v!r}  (derived)" for k, v in extra.items()]
+        return "\n".join(lines)
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else v

@@ -1,0 +1,66 @@
+"""Sample transforms used by training and inference: flip, resize-and-pad, batching.
+
+A sample is the dict every dataset returns: ``image`` (H, W, 3) uint8,
+``masks`` (K, H, W) bool, ``boxes`` (K, 4) float32 (x1, y1, x2, y2),
+``labels`` (K,) int64 in 1..num_classes (0 is background), ``iscrowd``
+(K,) bool, ``image_id`` int.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def hflip(sample: dict) -> dict:
+    """Mirror left-right. A box (x1, x2) becomes (W - x2, W - x1)."""
+    W = sample["image"].shape[1]
+    out = dict(sample)
+    out["image"] = np.ascontiguousarray(sample["image"][:, ::-1])
+    out["masks"] = np.ascontiguousarray(sample["masks"][:, :, ::-1])
+    boxes = np.asarray(sample["boxes"], dtype=np.float32).copy()
+    boxes[:, [0, 2]] = W - boxes[:, [2, 0]]
+    out["boxes"] = boxes
+    return out
+
+
+def resize_and_pad(sample: dict, size: int) -> tuple[dict, float]:
+    """Scale so the longer side is ``size``, then pad right/bottom to size x size.
+
+    Returns the new sample and the scale factor (new pixels per old pixel), so
+    predictions can be mapped back: ``boxes_original = boxes / scale``. Samples
+    that are already size x size are returned unchanged (scale 1).
+    """
+    H, W = sample["image"].shape[:2]
+    if (H, W) == (size, size):
+        return sample, 1.0
+    scale = size / max(H, W)
+    h, w = max(1, round(H * scale)), max(1, round(W * scale))
+    image = np.zeros((size, size, 3), dtype=np.uint8)
+    image[:h, :w] = np.asarray(Image.fromarray(sample["image"]).resize((w, h), Image.BILINEAR))
+    masks = np.zeros((len(sample["masks"]), size, size), dtype=bool)
+    for i, m in enumerate(sample["masks"]):
+        small = Image.fromarray(m.astype(np.uint8) * 255).resize((w, h), Image.BILINEAR)
+        masks[i, :h, :w] = np.asarray(small) >= 128
+    out = dict(sample)
+    out.update(image=image, masks=masks,
+               boxes=(np.asarray(sample["boxes"], dtype=np.float32) * scale).astype(np.float32))
+    return out, scale
+
+
+def collate(samples: list[dict]):
+    """Stack equally sized samples into images (N, H, W, 3) uint8 and training targets.
+
+    Crowd instances (``iscrowd``) are left out of the targets: they mark regions
+    the evaluator ignores, not objects to learn.
+    """
+    shapes = {s["image"].shape for s in samples}
+    if len(shapes) != 1:
+        raise ValueError(f"samples: images in a batch must share one size, got {sorted(shapes)}")
+    images = np.stack([s["image"] for s in samples])
+    targets = []
+    for s in samples:
+        keep = ~np.asarray(s.get("iscrowd", np.zeros(len(s["labels"]), bool)), dtype=bool)
+        targets.append({"boxes": np.asarray(s["boxes"], np.float32)[keep],
+                        "labels": np.asarray(s["labels"], np.int64)[keep],
+                        "masks": np.asarray(s["masks"], bool)[keep]})
+    return images, targets
