@@ -1,1 +1,8 @@
-"""Datasets: the toy shapes generator and COCO-format reading/writing."""
+"""Datasets: the toy shapes generator and COCO-format reading/writing.
+
+Every dataset returns samples in one format (see ``shapes.py``): a dict with
+``image`` (H, W, 3) uint8, ``masks`` (K, H, W) bool, ``boxes`` (K, 4) float32
+(x1, y1, x2, y2), ``labels`` (K,) int64 in 1..num_classes (0 = background),
+``iscrowd`` (K,) bool and ``image_id`` int.
+"""
+from minimaskrcnn.datasets.shapes import ShapesConfig, ShapesDataset, generate_sample, masks_to_boxes
