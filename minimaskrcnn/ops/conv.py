@@ -243,6 +243,7 @@ def conv2d_forward(x, w, b, stride=1, padding=0, dilation=1):
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
     Ho, Wo = _check_geometry("x", H, W, kh, kw, stride, padding, dilation)
+    stride, padding, dilation = int(stride), int(padding), int(dilation)  # one kernel signature
     cols = _columns(x, kh, kw, stride, padding, dilation, Ho, Wo)  # (N, C*kh*kw, Ho*Wo)
     out = np.matmul(w.reshape(F, -1), cols)  # (N, F, Ho*Wo)
     if b is not None:
@@ -288,7 +289,7 @@ def conv2d_backward(dout, cache):
 
 def _transposed_size(H, W, kh, kw, stride, padding):
     for arg, value, low in (("stride", stride, 1), ("padding", padding, 0)):
-        if int(value) != value or value < low:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
     Ho, Wo = (H - 1) * stride - 2 * padding + kh, (W - 1) * stride - 2 * padding + kw
     if Ho < 1 or Wo < 1:
@@ -312,6 +313,7 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=0):
     N, C, H, W = x.shape
     _, F, kh, kw = w.shape
     Ho, Wo = _transposed_size(H, W, kh, kw, stride, padding)
+    stride, padding = int(stride), int(padding)
     cols = _work_buffer("cols", (N, F * kh * kw, H * W), x.dtype)
     np.matmul(w.reshape(C, -1).T, x.reshape(N, C, H * W), out=cols)  # (N, C_out*kh*kw, H*W) stamps
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)

@@ -150,10 +150,10 @@ def _col2im_kernel(cols, kh, kw, stride, padding, dilation, Ho, Wo, out):
 def _check_geometry(name, H, W, kh, kw, stride, padding, dilation):
     for arg, value, low in (("kernel_size", kh, 1), ("kernel_size", kw, 1), ("stride", stride, 1),
                             ("padding", padding, 0), ("dilation", dilation, 1)):
-        if int(value) != value or value < low:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
-    Ho = conv_output_size(H, kh, stride, padding, dilation)
-    Wo = conv_output_size(W, kw, stride, padding, dilation)
+    Ho = int(conv_output_size(H, kh, stride, padding, dilation))
+    Wo = int(conv_output_size(W, kw, stride, padding, dilation))
     if Ho < 1 or Wo < 1:
         raise ValueError(
             f"kernel ({kh}x{kw}, dilation {dilation}) is larger than the padded {name} "
@@ -176,7 +176,7 @@ def im2col(x: np.ndarray, kernel_size, stride: int = 1, padding: int = 0, dilati
     Ho, Wo = _check_geometry("x", H, W, kh, kw, stride, padding, dilation)
     if out is None:
         out = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
-    _im2col_kernel(np.ascontiguousarray(x), kh, kw, stride, padding, dilation, Ho, Wo, out)
+    _im2col_kernel(np.ascontiguousarray(x), int(kh), int(kw), int(stride), int(padding), int(dilation), Ho, Wo, out)
     return out
 
 
@@ -192,5 +192,6 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride: int = 1, padding: int
     if cols.shape != (N, C * kh * kw, Ho * Wo):
         raise ValueError(f"cols must have shape {(N, C * kh * kw, Ho * Wo)}, got {cols.shape}")
     out = np.empty((N, C, H, W), dtype=cols.dtype)
-    _col2im_kernel(np.ascontiguousarray(cols), kh, kw, stride, padding, dilation, Ho, Wo, out)
+    _col2im_kernel(np.ascontiguousarray(cols), int(kh), int(kw), int(stride), int(padding), int(dilation),
+                   Ho, Wo, out)
     return out
