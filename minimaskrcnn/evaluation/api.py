@@ -1,0 +1,215 @@
+"""Entry points: evaluate samples + predictions in memory, or COCO JSON files.
+
+Both build the flat ``Instances`` tables of ``cocoeval.py`` and run the same
+protocol, so for the same data they give the same numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minimaskrcnn.datasets import rle
+from minimaskrcnn.datasets.coco import (check_prediction, load_annotations, read_json,
+                                        segmentations_to_counts, xyxy_to_xywh)
+from minimaskrcnn.datasets.rle_iou import areas_from_counts, bboxes_from_counts
+from minimaskrcnn.evaluation.cocoeval import Instances, evaluate_instances
+from minimaskrcnn.evaluation.result import EvalResult
+
+IOU_TYPES = ("bbox", "segm")
+
+
+def _check_iou_types(iou_types) -> tuple[str, ...]:
+    if isinstance(iou_types, str):
+        iou_types = (iou_types,)
+    iou_types = tuple(iou_types)
+    if not iou_types or any(t not in IOU_TYPES for t in iou_types):
+        raise ValueError(f"iou_types: expected a non-empty subset of {IOU_TYPES}, got {iou_types}")
+    return iou_types
+
+
+def _concat_counts(pieces):
+    """Join per-image (counts, offsets) pairs into one (counts, offsets)."""
+    counts = np.concatenate([c for c, _ in pieces]) if pieces else np.zeros(0, np.uint32)
+    lengths = np.concatenate([np.diff(o) for _, o in pieces]) if pieces else np.zeros(0, np.int64)
+    return counts.astype(np.uint32), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dict[str, EvalResult]:
+    """COCO evaluation of predictions against samples, in memory.
+
+    dataset: samples (any iterable of sample dicts: ShapesDataset, CocoDataset, list).
+    predictions: one dict per sample, in the same order: "boxes" (D, 4) x1y1x2y2,
+    "labels" (D,) in 1..K (0 is background, never predicted), "scores" (D,), and
+    "masks" (D, H, W) bool for "segm". May be a generator (masks are encoded to
+    RLE image by image, so all predictions never need to sit in memory at once).
+    class_names: names of labels 1..K (default: ``dataset.class_names``).
+    Ground-truth areas are mask pixel counts; detection areas are box areas for
+    "bbox" and mask areas for "segm". Returns {iou_type: EvalResult}.
+    """
+    iou_types = _check_iou_types(iou_types)
+    need_masks = "segm" in iou_types
+    if class_names is None:
+        class_names = getattr(dataset, "class_names", None)
+    gt_rows, dt_rows, gt_rle, dt_rle, image_ids = [], [], [], [], []
+    predictions = iter(predictions)
+    for i, sample in enumerate(dataset):
+        try:
+            pred = next(predictions)
+        except StopIteration:
+            raise ValueError(f"predictions: fewer predictions than samples (ran out at {i})") from None
+        image_id = int(sample.get("image_id", i))
+        image_ids.append(image_id)
+        H, W = np.asarray(sample["image"]).shape[:2]
+        labels = np.asarray(sample["labels"], dtype=np.int64)
+        masks = sample.get("masks")
+        if need_masks and masks is None:
+            raise ValueError(f"samples[{i}]: no 'masks' (needed for segm)")
+        gt_box = xyxy_to_xywh(sample["boxes"])
+        gt_area = (np.asarray(masks).reshape(len(labels), -1).sum(axis=1).astype(np.float64)
+                   if masks is not None else gt_box[:, 2] * gt_box[:, 3])
+        crowd = np.asarray(sample.get("iscrowd", np.zeros(len(labels), bool)), dtype=bool)
+        gt_rows.append((np.full(len(labels), image_id), labels, gt_area, gt_box, crowd))
+        p = check_prediction(pred, i, need_masks=need_masks, image_shape=(H, W))
+        dt_box = xyxy_to_xywh(p["boxes"])
+        dt_rows.append((np.full(len(p["labels"]), image_id), p["labels"], p["scores"], dt_box))
+        if need_masks:
+            gt_rle.append(rle.encode_counts_batch(np.asarray(masks, dtype=bool)))
+            dt_rle.append(rle.encode_counts_batch(p["masks"]))
+    if next(predictions, None) is not None:
+        raise ValueError("predictions: more predictions than samples")
+    if len(set(image_ids)) != len(image_ids):
+        raise ValueError("dataset: image_id values must be unique")
+
+    cat = lambda rows, j, dtype, shape=(0,): (np.concatenate([r[j] for r in rows]).astype(dtype)  # noqa: E731
+                                              if rows else np.zeros(shape, dtype))
+    labels_seen = np.concatenate([cat(gt_rows, 1, np.int64), cat(dt_rows, 1, np.int64)])
+    if class_names is None:
+        num_classes = int(labels_seen.max()) if labels_seen.size else 0
+        class_names = [f"class {k}" for k in range(1, num_classes + 1)]
+    class_names = list(class_names)
+    if labels_seen.size and (labels_seen.min() < 1 or labels_seen.max() > len(class_names)):
+        raise ValueError(f"labels must lie in 1..{len(class_names)} (one per class name; 0 is "
+                         f"background), got {labels_seen.min()}..{labels_seen.max()}")
+    gt = Instances(image_id=cat(gt_rows, 0, np.int64), category_id=cat(gt_rows, 1, np.int64),
+                   area=cat(gt_rows, 2, np.float64), bbox=cat(gt_rows, 3, np.float64, (0, 4)),
+                   iscrowd=cat(gt_rows, 4, bool))
+    gt.ann_id = np.arange(1, len(gt) + 1)
+    dt_box = cat(dt_rows, 3, np.float64, (0, 4))
+    dt = Instances(image_id=cat(dt_rows, 0, np.int64), category_id=cat(dt_rows, 1, np.int64),
+                   area=dt_box[:, 2] * dt_box[:, 3], bbox=dt_box, score=cat(dt_rows, 2, np.float64))
+    if need_masks:
+        gt.counts, gt.offsets = _concat_counts(gt_rle)
+        dt.counts, dt.offsets = _concat_counts(dt_rle)
+    category_ids = list(range(1, len(class_names) + 1))
+    results = {}
+    for iou_type in iou_types:
+        if iou_type == "segm":
+            dt = Instances(**{**vars(dt), "area": areas_from_counts(dt.counts, dt.offsets).astype(np.float64)})
+        results[iou_type] = evaluate_instances(gt, dt, image_ids, category_ids, iou_type, class_names)
+    return results
+
+
+def _gt_from_coco(index, need_masks: bool) -> Instances:
+    anns = index.annotations
+    sizes = [(index.image_by_id[a["image_id"]]["height"], index.image_by_id[a["image_id"]]["width"]) for a in anns]
+    gt = Instances(image_id=np.array([a["image_id"] for a in anns], np.int64),
+                   category_id=np.array([a["category_id"] for a in anns], np.int64),
+                   area=np.zeros(len(anns)), bbox=np.zeros((len(anns), 4)),
+                   iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], bool),
+                   ann_id=np.array([a["id"] for a in anns], np.int64))
+    if need_masks:
+        for a in anns:
+            if a.get("segmentation") is None:
+                raise ValueError(f"{index.where(a)}: no 'segmentation' (needed for segm)")
+    # masks are needed for segm, and for any 'area' or 'bbox' missing from the file
+    with_seg = [i for i, a in enumerate(anns) if a.get("segmentation") is not None
+                and (need_masks or "area" not in a or a.get("bbox") is None)]
+    counts, offsets = segmentations_to_counts([anns[i]["segmentation"] for i in with_seg],
+                                              [sizes[i][0] for i in with_seg], [sizes[i][1] for i in with_seg],
+                                              lambda j: index.where(anns[with_seg[j]]))
+    seg_area = areas_from_counts(counts, offsets)
+    seg_box = bboxes_from_counts(counts, offsets, [sizes[i][0] for i in with_seg])
+    row_of = {i: j for j, i in enumerate(with_seg)}
+    for i, a in enumerate(anns):  # COCO takes 'area' and 'bbox' from the file when present
+        j = row_of.get(i)
+        gt.bbox[i] = a["bbox"] if a.get("bbox") is not None else seg_box[j]
+        gt.area[i] = a["area"] if "area" in a else (seg_area[j] if j is not None else gt.bbox[i, 2] * gt.bbox[i, 3])
+    if need_masks:
+        gt.counts, gt.offsets = counts, offsets
+    return gt
+
+
+def _dt_from_coco(results, index, name: str, need_masks: bool) -> Instances:
+    """Detections as pycocotools' loadRes reads them (see ``evaluate_coco``)."""
+    if not isinstance(results, list):
+        raise ValueError(f"{name}: expected a JSON list of detections, got a {type(results).__name__}")
+    for i, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise ValueError(f"{name}: result {i} is not an object")
+        for key in ("image_id", "category_id", "score"):
+            if key not in r:
+                raise ValueError(f"{name}: result {i}: missing '{key}'")
+        if r["image_id"] not in index.image_by_id:
+            raise ValueError(f"{name}: result {i}: image id {r['image_id']} is not in the annotations")
+        if not isinstance(r["score"], (int, float)) or not np.isfinite(r["score"]):
+            raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'score' must be a finite number")
+    box_mode = bool(results) and bool(results[0].get("bbox"))  # decided by the first result, like loadRes
+    if results and not box_mode and "segmentation" not in results[0]:
+        raise ValueError(f"{name}: result 0 has neither 'bbox' nor 'segmentation'")
+    field = "bbox" if box_mode else "segmentation"
+    for i, r in enumerate(results):
+        if r.get(field) is None:
+            raise ValueError(f"{name}: result {i} (image id {r['image_id']}): missing '{field}' "
+                             f"(result 0 has one, so every result needs one)")
+        if box_mode and (len(r["bbox"]) != 4 or not all(isinstance(v, (int, float)) for v in r["bbox"])):
+            raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'bbox' must be [x, y, w, h]")
+    sizes = [(index.image_by_id[r["image_id"]]["height"], index.image_by_id[r["image_id"]]["width"]) for r in results]
+    where = lambda i: f"{name}: result {i} (image id {results[i]['image_id']})"  # noqa: E731
+    dt = Instances(image_id=np.array([r["image_id"] for r in results], np.int64),
+                   category_id=np.array([r["category_id"] for r in results], np.int64),
+                   area=np.zeros(len(results)), bbox=np.zeros((len(results), 4)),
+                   score=np.array([r["score"] for r in results], np.float64))
+    if box_mode:
+        dt.bbox[:] = [r["bbox"] for r in results] if results else np.zeros((0, 4))
+        dt.area = dt.bbox[:, 2] * dt.bbox[:, 3]
+    if need_masks or not box_mode:
+        def segmentation(r):
+            if r.get("segmentation") is not None:
+                return r["segmentation"]
+            x, y, w, h = r["bbox"]  # a box-only result is a rectangle polygon, as in loadRes
+            return [[x, y, x, y + h, x + w, y + h, x + w, y]]
+        dt.counts, dt.offsets = segmentations_to_counts([segmentation(r) for r in results],
+                                                        [s[0] for s in sizes], [s[1] for s in sizes], where)
+    if not box_mode:
+        dt.area = areas_from_counts(dt.counts, dt.offsets).astype(np.float64)
+        computed = bboxes_from_counts(dt.counts, dt.offsets, [s[0] for s in sizes])
+        for i, r in enumerate(results):
+            dt.bbox[i] = r["bbox"] if r.get("bbox") is not None else computed[i]
+    return dt
+
+
+def evaluate_coco(annotations, results, iou_types=IOU_TYPES) -> dict[str, EvalResult]:
+    """COCO evaluation of a results list against an annotations file, like pycocotools.
+
+    annotations: path to a COCO annotations JSON (or a directory holding
+    annotations.json), or the parsed dict. results: path to a results JSON or
+    the parsed list ``[{"image_id", "category_id", "score", "bbox" and/or
+    "segmentation"}, ...]``. Returns {iou_type: EvalResult}.
+
+    Every image of the annotations file and every category is evaluated.
+    Results are read as pycocotools' ``loadRes`` reads them: if the *first*
+    result has a "bbox", detection areas are box areas (also for "segm") and a
+    result without "segmentation" counts as its box; otherwise areas and boxes
+    come from the masks. Results of unknown categories are ignored; results of
+    unknown images, malformed entries and an empty list are handled with an
+    error / COCO's defined values rather than pycocotools' crash.
+    """
+    iou_types = _check_iou_types(iou_types)
+    index = load_annotations(annotations)
+    name = "<results list>" if isinstance(results, list) else str(results)
+    results = read_json(results, "results")
+    need_masks = "segm" in iou_types
+    gt = _gt_from_coco(index, need_masks)
+    dt = _dt_from_coco(results, index, name, need_masks)
+    image_ids = [img["id"] for img in index.images]
+    names = [c["name"] for c in index.categories]
+    return {t: evaluate_instances(gt, dt, image_ids, index.category_ids, t, names) for t in iou_types}
