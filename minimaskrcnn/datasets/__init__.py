@@ -6,4 +6,5 @@ Every dataset returns samples in one format (see ``shapes.py``): a dict with
 ``iscrowd`` (K,) bool and ``image_id`` int.
 """
 from minimaskrcnn.datasets.shapes import ShapesConfig, ShapesDataset, generate_sample, masks_to_boxes
-from minimaskrcnn.datasets.coco import CocoDataset, coco_results, load_annotations, write_coco_dataset, write_coco_results
+from minimaskrcnn.datasets.coco import (CocoDataset, coco_results, load_annotations, write_coco_dataset,
+                                        write_coco_results)

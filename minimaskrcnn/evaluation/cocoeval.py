@@ -101,8 +101,9 @@ def evaluate_instances(gt: Instances, dt: Instances, image_ids, category_ids, io
         i = np.searchsorted(image_ids, table.image_id)
         k = np.searchsorted(category_ids, table.category_id)
         known = (i < I) & (k < K)
-        known[known] &= (image_ids[i[known]] == table.image_id[known]) & (category_ids[k[known]] == table.category_id[known])
-        return np.where(known, k * I + i, -1)
+        known[known] &= image_ids[i[known]] == table.image_id[known]
+        known[known] &= category_ids[k[known]] == table.category_id[known]
+        return np.where(known, k * I + i, -1)  # -1: not evaluated
 
     gt_key = block_keys(gt)
     gt_order = np.flatnonzero(gt_key >= 0)
