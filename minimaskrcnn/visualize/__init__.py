@@ -1,4 +1,8 @@
 """Matplotlib pictures of every stage. Functions return figures; none calls plt.show()."""
 # -- instances, boxes, masks, log (visualize/instances.py, visualize/log.py) --
+from minimaskrcnn.visualize.instances import (ROLE_STYLES, draw_anchors, draw_boxes, draw_instances,  # noqa: F401
+                                              draw_mask_targets, draw_proposals, draw_sampled_rois,
+                                              instance_colors, to_display_image)
+from minimaskrcnn.visualize.log import format_log, log  # noqa: F401
 
 # -- RoI grids: bins and sampling points (visualize/roi_grid.py) --
