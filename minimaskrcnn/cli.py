@@ -1,0 +1,162 @@
+"""Command line: ``python -m minimaskrcnn <command> ...`` (also installed as ``minimaskrcnn``).
+
+Commands::
+
+    make-shapes OUT --num-images N [--seed S] [--size 128]
+        write a toy shapes dataset as OUT/images/*.png + OUT/annotations.json (COCO)
+    evaluate-results ANNOTATIONS RESULTS_JSON [--iou-type bbox|segm|both] [--json OUT]
+        COCO evaluation of a results file; prints the summary tables
+
+Adding a command takes two functions: ``add_<name>(subparsers)`` builds its
+parser and ends with ``parser.set_defaults(run=run_<name>)``; ``run_<name>(args)
+-> int`` does the work. Append ``add_<name>`` to ``COMMANDS``. Import heavy
+modules inside ``run_<name>`` so that ``--help`` stays instant. A user mistake
+(bad path, bad value) is raised as ``CliError``, ``ValueError`` or ``OSError``:
+``main`` prints ``minimaskrcnn <command>: error: <message>`` and returns 2, with
+no traceback (set MINIMASKRCNN_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+class CliError(Exception):
+    """A user mistake on the command line: reported in one line, exit code 2."""
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+# -- make-shapes ---------------------------------------------------------------
+
+
+def add_make_shapes(subparsers) -> None:
+    p = subparsers.add_parser(
+        "make-shapes", help="write a toy shapes dataset in COCO format",
+        description="Generate circles, squares and triangles (labels 1, 2, 3) and write them as "
+                    "OUT/images/<id>.png plus OUT/annotations.json (COCO, masks as compressed RLE). "
+                    "The same seed always gives byte-identical data.")
+    p.add_argument("out", metavar="OUT", help="output directory (created if missing)")
+    p.add_argument("--num-images", "-n", type=_int_at_least(1), required=True, metavar="N",
+                   help="number of images to write")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
+                   help="random seed; image i is drawn from (S, i) (default: 0)")
+    p.add_argument("--size", type=_int_at_least(16), default=128, metavar="PIXELS",
+                   help="image width and height in pixels, at least 16 (default: 128)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT/annotations.json instead of stopping")
+    p.set_defaults(run=run_make_shapes)
+
+
+def run_make_shapes(args) -> int:
+    from minimaskrcnn.datasets import ShapesConfig, ShapesDataset, write_coco_dataset
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"OUT {out} exists and is not a directory")
+    if (out / "annotations.json").exists() and not args.overwrite:
+        raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
+    start = time.perf_counter()
+    dataset = ShapesDataset(args.num_images, seed=args.seed, config=ShapesConfig(image_size=args.size))
+    path = write_coco_dataset(dataset, out)
+    print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
+          f"and {path} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+# -- evaluate-results -------------------------------------------------------------
+
+
+def add_evaluate_results(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate-results", help="COCO AP/AR of a results file against COCO annotations",
+        description="Evaluate detections given as a COCO results JSON against a COCO annotations "
+                    "file, with the COCO protocol (agrees with pycocotools' COCOeval).")
+    p.add_argument("annotations", metavar="ANNOTATIONS",
+                   help="COCO annotations JSON, or a dataset directory holding annotations.json")
+    p.add_argument("results", metavar="RESULTS_JSON",
+                   help='COCO results JSON: a list of {"image_id", "category_id", "score", "bbox", '
+                        '"segmentation"}')
+    p.add_argument("--iou-type", choices=("bbox", "segm", "both"), default="both",
+                   help="evaluate boxes, masks or both (default: both; masks only if the results have them)")
+    p.add_argument("--json", metavar="OUT", dest="json_out",
+                   help='also write {"bbox": {...}, "segm": {...}} with the twelve figures AP, AP50, AP75, '
+                        "APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl to this file")
+    p.set_defaults(run=run_evaluate_results)
+
+
+def run_evaluate_results(args) -> int:
+    import json
+
+    from minimaskrcnn.datasets.coco import read_json
+    from minimaskrcnn.evaluation import evaluate_coco
+
+    if args.json_out is not None and not Path(args.json_out).resolve().parent.is_dir():
+        raise CliError(f"--json: directory {Path(args.json_out).parent} does not exist")
+    results = read_json(args.results, "RESULTS_JSON")
+    has_masks = isinstance(results, list) and any(isinstance(r, dict) and "segmentation" in r for r in results)
+    iou_types = ("bbox", "segm") if args.iou_type == "both" else (args.iou_type,)
+    if args.iou_type == "both" and not has_masks:
+        print("note: the results have no 'segmentation': evaluating bbox only", file=sys.stderr)
+        iou_types = ("bbox",)
+    elif "segm" in iou_types and not has_masks:
+        print("note: the results have no 'segmentation': segm uses each box as a mask (as pycocotools does)",
+              file=sys.stderr)
+    try:
+        evaluations = evaluate_coco(args.annotations, results, iou_types)
+    except ValueError as e:
+        raise CliError(str(e).replace("<results list>", str(args.results))) from None
+    for iou_type, result in evaluations.items():
+        print(result.summary())
+        print()
+    if args.json_out is not None:
+        with open(args.json_out, "w") as f:
+            json.dump({t: r.stats for t, r in evaluations.items()}, f, indent=2)
+        print(f"wrote {args.json_out}")
+    return 0
+
+
+# -- main -----------------------------------------------------------------------------
+
+COMMANDS = [add_make_shapes, add_evaluate_results]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minimaskrcnn", description="Mask R-CNN from scratch in NumPy: data, training, evaluation.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run one command; returns the exit code (0 success, 2 usage or input error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2), already printed
+        return exit_.code if isinstance(exit_.code, int) else 0
+    try:
+        return int(args.run(args) or 0)
+    except (CliError, ValueError, OSError) as e:
+        if os.environ.get("MINIMASKRCNN_DEBUG"):
+            raise
+        print(f"minimaskrcnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"minimaskrcnn {args.command}: interrupted", file=sys.stderr)
+        return 130
