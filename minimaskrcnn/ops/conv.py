@@ -269,7 +269,8 @@ def conv2d_backward(dout, cache):
     d = _check_dout(dout, (N, F, Ho, Wo), x.dtype).reshape(N, F, Ho * Wo)
     db = d.sum(axis=(0, 2)) if has_bias else None
     cols = _columns(x, kh, kw, stride, padding, dilation, Ho, Wo)  # rebuilt, (N, C*kh*kw, Ho*Wo)
-    dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T  # (F, C*kh*kw); this order is the faster GEMM
+    # (F, C*kh*kw). Computed transposed: BLAS is faster with the long side of the result as rows.
+    dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T
     if _is_pointwise(kh, kw, stride, padding):  # the columns are the pixels
         dx = np.matmul(w.reshape(F, C).T, d).reshape(N, C, H, W)
     elif stride == 1 and kh == kw and padding <= dilation * (kh - 1):
@@ -337,5 +338,5 @@ def conv_transpose2d_backward(dout, cache):
     dcols = _work_buffer("dcols", (N, F * kh * kw, H * W), x.dtype)
     _im2col_kernel(dout, kh, kw, stride, padding, 1, H, W, dcols)  # each stamp's window of dout
     dx = np.matmul(w.reshape(C, -1), dcols).reshape(N, C, H, W)  # (N, C_in, H, W)
-    dw = np.matmul(x.reshape(N, C, H * W), dcols.transpose(0, 2, 1)).sum(axis=0)  # (C_in, C_out*kh*kw)
+    dw = np.matmul(dcols, x.reshape(N, C, H * W).transpose(0, 2, 1)).sum(axis=0).T  # (C_in, C_out*kh*kw)
     return dx, dw.reshape(w.shape), db
