@@ -8,3 +8,14 @@ from minimaskrcnn.ops.conv import (
 )
 
 # -- RoI primitives (ops/bilinear.py, ops/roi_pool.py, ops/roi_align.py, ops/nms.py) --
+from minimaskrcnn.ops.bilinear import (
+    Bilinear, bilinear_interpolate, bilinear_interpolate_naive, linear_weights,
+)
+from minimaskrcnn.ops.roi_pool import (
+    roi_pool, roi_pool_backward, roi_pool_backward_naive, roi_pool_bins, roi_pool_naive,
+)
+from minimaskrcnn.ops.roi_align import (
+    roi_align, roi_align_backward, roi_align_backward_naive, roi_align_bin_edges, roi_align_naive,
+    roi_align_sampling_points,
+)
+from minimaskrcnn.ops.nms import batched_nms, batched_nms_naive, nms, nms_naive
