@@ -39,3 +39,13 @@ def test_rel_error_properties():
     assert rel_error(a, -a) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="shapes"):
         rel_error(a, np.ones(3))
+
+
+def test_numerical_gradient_at_selected_coordinates():
+    from minimaskrcnn.nn import numerical_gradient_at
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 5))
+    idx = [0, 7, 19]
+    num = numerical_gradient_at(lambda: np.sum(np.sin(x)), x, idx)
+    np.testing.assert_allclose(num, np.cos(x).reshape(-1)[idx], rtol=1e-7)

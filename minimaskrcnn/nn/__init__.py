@@ -1,6 +1,6 @@
 """The hand-written neural-network kit: layers, losses, optimizer, gradient checks."""
 from minimaskrcnn.nn.module import Module
-from minimaskrcnn.nn.gradcheck import numerical_gradient, rel_error
+from minimaskrcnn.nn.gradcheck import numerical_gradient, numerical_gradient_at, rel_error
 from minimaskrcnn.nn import init
 from minimaskrcnn.nn.layers import (
     Conv2d, ConvTranspose2d, Flatten, GroupNorm, Linear, MaxPool2d, ReLU, Sequential, UpsampleNearest2d,

@@ -72,6 +72,28 @@ def numerical_gradient(
     return grad
 
 
+def numerical_gradient_at(f: Callable[[], float], x: np.ndarray, flat_indices, h: float = 1e-6):
+    """Central differences of the scalar ``f()`` at a few coordinates of ``x`` only.
+
+    For checking large parameter arrays inside a whole model, where every
+    coordinate would cost two forward passes. ``x`` is perturbed in place and
+    restored. Returns ``(len(flat_indices),)`` float64.
+    """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64 or not x.flags.c_contiguous:
+        raise TypeError("x must be a C-contiguous float64 numpy array")
+    flat_x = x.reshape(-1)
+    out = np.empty(len(flat_indices))
+    for j, i in enumerate(flat_indices):
+        old = flat_x[i]
+        flat_x[i] = old + h
+        plus = float(f())
+        flat_x[i] = old - h
+        minus = float(f())
+        flat_x[i] = old
+        out[j] = (plus - minus) / (2.0 * h)
+    return out
+
+
 def rel_error(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> float:
     """Relative error ``||a - b|| / max(||a|| + ||b||, eps)`` (Frobenius norms).
 

@@ -52,12 +52,13 @@ def zeros(shape, dtype=np.float32) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
-def init_weight(shape, rng: np.random.Generator, init: str = "kaiming", std: float = 0.01) -> np.ndarray:
-    """Dispatch used by the layers: ``init="kaiming"`` (fan-out) or ``"normal"`` (with ``std``)."""
+def init_weight(shape, rng: np.random.Generator, init: str = "kaiming", std: float = 0.01,
+                mode: str = "fan_out") -> np.ndarray:
+    """Dispatch used by the layers: ``init="kaiming"`` (with ``mode``) or ``"normal"`` (with ``std``)."""
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     if init == "kaiming":
-        return kaiming_normal(shape, rng, mode="fan_out")
+        return kaiming_normal(shape, rng, mode=mode)
     if init == "normal":
         return normal(shape, rng, std=std)
     raise ValueError(f"init must be 'kaiming' or 'normal', got {init!r}")
