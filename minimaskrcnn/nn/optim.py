@@ -72,8 +72,10 @@ class SGD:
         for name, p, g in _named_params(self.source):
             d = g + self.weight_decay * p if self.weight_decay else g.copy()
             buf = self.buffers.get(name)
-            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+            if buf is None or buf.shape != p.shape:
                 buf = self.buffers[name] = np.zeros_like(p)
+            elif buf.dtype != p.dtype:  # e.g. after module.astype(...): keep the momentum
+                buf = self.buffers[name] = buf.astype(p.dtype)
             buf *= self.momentum
             buf += d
             p -= lr * buf
