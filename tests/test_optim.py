@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,13 @@ def test_sgd_state_dict_resumes_exactly():
     for _ in range(5):
         step_a(opt_a)
     model_state, opt_state = net_a.state_dict(), opt_a.state_dict()
+    assert all(isinstance(v, np.ndarray) for v in opt_state.values())  # flat: fits np.savez
+    assert "momentum_buffer.layers.0.weight" in opt_state
+    file = io.BytesIO()
+    np.savez(file, **opt_state)
+    file.seek(0)
+    with np.load(file, allow_pickle=False) as npz:
+        opt_state = dict(npz)
     for _ in range(5):
         step_a(opt_a)
 
@@ -74,6 +83,8 @@ def test_sgd_state_dict_resumes_exactly():
     for (name, pa, _), (_, pb, _) in zip(net_a.named_parameters(), net_b.named_parameters()):
         np.testing.assert_array_equal(pa, pb, err_msg=name)
     assert opt_b.steps == opt_a.steps == 10
+    with pytest.raises(ValueError, match="unknown parameters"):
+        opt_b.load_state_dict({**opt_state, "momentum_buffer.nope": np.zeros(1)})
 
     net_c, step_c = _tiny_regression(0)  # without the momentum buffers the run diverges from A
     net_c.load_state_dict(model_state)

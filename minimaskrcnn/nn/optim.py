@@ -81,19 +81,30 @@ class SGD:
             p -= lr * buf
         self.steps += 1
 
-    def state_dict(self) -> dict:
-        """Everything needed to resume exactly: hyper-parameters, step count, momentum buffers (copies)."""
-        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "steps": self.steps, "buffers": {k: v.copy() for k, v in self.buffers.items()}}
+    _BUFFER = "momentum_buffer."
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume exactly, as a flat ``{name: array}`` dict (fits ``np.savez``):
+        ``lr``, ``momentum``, ``weight_decay``, ``steps`` (0-d arrays) and one
+        ``"momentum_buffer.<param name>"`` copy per parameter that has stepped."""
+        state = {"lr": np.array(self.lr), "momentum": np.array(self.momentum),
+                 "weight_decay": np.array(self.weight_decay), "steps": np.array(self.steps)}
+        state.update({self._BUFFER + name: buf.copy() for name, buf in self.buffers.items()})
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore from :meth:`state_dict` (arrays may come back from an ``.npz`` file)."""
+        missing = sorted({"lr", "momentum", "weight_decay", "steps"} - set(state))
+        if missing:
+            raise ValueError(f"optimizer state is missing {missing}")
         names = {name for name, _, _ in _named_params(self.source)}
-        unknown = sorted(set(state["buffers"]) - names)
+        buffers = {k[len(self._BUFFER):]: v for k, v in state.items() if k.startswith(self._BUFFER)}
+        unknown = sorted(set(buffers) - names)
         if unknown:
-            raise ValueError(f"optimizer state has buffers for unknown parameters: {unknown[:5]}")
+            raise ValueError(f"optimizer state has momentum buffers for unknown parameters: {unknown[:5]}")
         self.lr, self.momentum = float(state["lr"]), float(state["momentum"])
         self.weight_decay, self.steps = float(state["weight_decay"]), int(state["steps"])
-        self.buffers = {k: np.array(v, copy=True) for k, v in state["buffers"].items()}
+        self.buffers = {k: np.array(v, copy=True) for k, v in buffers.items()}
 
 
 def clip_grad_norm(module_or_named_params, max_norm: float) -> float:
