@@ -122,6 +122,9 @@ def test_empty_inputs_give_coco_values():
     assert set(no_gt.values()) == {-1.0}
     empty = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "c1"}]}
     assert set(bbox_stats(empty, []).values()) == {-1.0}
+    ds = ShapesDataset(2, seed=0)
+    no_predictions = evaluate(ds, [{"boxes": [], "labels": [], "scores": [], "masks": []}] * 2)
+    assert no_predictions["segm"].stats["AP"] == 0.0 and no_predictions["bbox"].stats["AR100"] == 0.0
     nothing = evaluate([], [], ("bbox", "segm"), class_names=["a"])
     assert set(nothing["segm"].stats.values()) == {-1.0}
     assert set(evaluate_coco({"images": [], "annotations": [], "categories": []}, [])["segm"].stats.values()) == {-1.0}

@@ -31,7 +31,7 @@ def write_coco_dataset(dataset_or_samples, out_dir, class_names=None) -> Path:
     """Write samples as OUT/images/<image_id>.png + OUT/annotations.json; returns the JSON path.
 
     class_names: names of labels 1..K (default: ``dataset.class_names``); category
-    ids are the labels. Masks are stored as compressed RLE, areas as mask pixel
+    ids are the labels (0 is background and never written). Masks are stored as compressed RLE, areas as mask pixel
     counts, boxes as COCO [x, y, w, h] of the samples' boxes.
     """
     if class_names is None:
@@ -74,15 +74,20 @@ def write_coco_dataset(dataset_or_samples, out_dir, class_names=None) -> Path:
 
 
 def check_prediction(pred, i: int, need_masks: bool = False, image_shape=None) -> dict:
-    """Validate one prediction dict; returns arrays (boxes float64, labels int64, scores float64[, masks])."""
+    """Validate one prediction dict; returns arrays (boxes float64, labels int64, scores float64[, masks]).
+
+    labels are 1..K (0 is background and never a detection).
+    """
     if not isinstance(pred, Mapping):
         raise TypeError(f"predictions[{i}]: expected a dict, got {type(pred).__name__}")
     for key in ("boxes", "labels", "scores"):
         if key not in pred:
             raise ValueError(f"predictions[{i}]: missing '{key}'")
     boxes = np.asarray(pred["boxes"], dtype=np.float64)
-    labels, scores = np.asarray(pred["labels"]), np.asarray(pred["scores"], dtype=np.float64)
+    labels, scores = np.asarray(pred["labels"]).reshape(-1), np.asarray(pred["scores"], dtype=np.float64)
     D = len(labels)
+    if D == 0:  # accept [] or any empty array for "no detections"
+        boxes, scores = boxes.reshape(0, 4), scores.reshape(0)
     if boxes.shape != (D, 4) or scores.shape != (D,) or labels.ndim != 1:
         raise ValueError(f"predictions[{i}]: expected boxes (D, 4), labels (D,), scores (D,), "
                          f"got {boxes.shape}, {labels.shape}, {scores.shape}")
@@ -95,6 +100,8 @@ def check_prediction(pred, i: int, need_masks: bool = False, image_shape=None) -
         if pred.get("masks") is None:
             raise ValueError(f"predictions[{i}]: missing 'masks' (needed for segm)")
         masks = np.asarray(pred["masks"])
+        if D == 0 and masks.size == 0 and image_shape is not None:
+            masks = np.zeros((0, *image_shape), dtype=bool)
         if masks.ndim != 3 or len(masks) != D or masks.dtype != bool \
                 or (image_shape is not None and masks.shape[1:] != tuple(image_shape)):
             raise ValueError(f"predictions[{i}]: masks must be bool (D, H, W) = ({D}, *{image_shape}), "

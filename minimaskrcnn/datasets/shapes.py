@@ -5,7 +5,9 @@ and positions, and mild pixel noise. Shapes are painted in order, so a
 later shape hides whatever lies under it: the mask of an instance is its
 *visible* part, and an instance whose visible area falls below
 ``min_visible_area`` pixels is dropped (it is no longer an object anyone could
-segment). Boxes are the tight boxes of the visible masks.
+segment). Boxes are the tight boxes of the visible masks. With the default
+settings the top shape is always large enough, so every image has at least one
+instance; only a very small ``image_size`` can produce an image with none.
 
 Labels: 0 is background; the classes are 1..K in the order of
 ``ShapesConfig.class_names`` (by default 1 = circle, 2 = square, 3 = triangle).

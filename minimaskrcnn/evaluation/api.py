@@ -44,6 +44,10 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dic
     class_names: names of labels 1..K (default: ``dataset.class_names``).
     Ground-truth areas are mask pixel counts; detection areas are box areas for
     "bbox" and mask areas for "segm". Returns {iou_type: EvalResult}.
+
+    For the official numbers of an external COCO dataset use ``evaluate_coco``
+    with its annotations file: COCO's own "area" of a polygon is the polygon's
+    area rather than its pixel count, which can move objects between size ranges.
     """
     iou_types = _check_iou_types(iou_types)
     need_masks = "segm" in iou_types

@@ -170,7 +170,8 @@ def draw_sampled_rois(image, rois, labels, gt_boxes=None, ax=None, title=None):
 def draw_mask_targets(image, rois, mask_targets, labels=None, class_names=None, max_rois: int = 8):
     """Each RoI's crop of the image (left) beside its (m, m) mask target (right).
 
-    rois (K, 4) or (K, 5), mask_targets (K, m, m) in [0, 1]; labels (K,) optional.
+    rois (K, 4) or (K, 5), mask_targets (K, m, m) in [0, 1]; labels (K,) optional,
+    in 1..num_classes (0 = background; class_names[label - 1] names a label).
     Shows at most ``max_rois`` pairs, one per row.
     """
     import matplotlib.pyplot as plt
