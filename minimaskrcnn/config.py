@@ -134,9 +134,8 @@ class Config:
 
     @property
     def num_mask_channels(self) -> int:
-        if self.class_agnostic_masks:
-            return 1
-        return self.num_classes + (1 if self.mask_loss == "softmax" else 0)
+        foreground = 1 if self.class_agnostic_masks else self.num_classes
+        return foreground + (1 if self.mask_loss == "softmax" else 0)  # softmax: + background
 
     # -- checks ---------------------------------------------------------------
     def validate(self) -> None:

@@ -1,0 +1,41 @@
+"""Checkpoints: ``.npz`` files written atomically, never pickled.
+
+A checkpoint holds named arrays: ``param/<name>`` for every model parameter,
+``config`` (the Config as JSON text), and for training checkpoints also
+``optim/<name>`` (momentum buffers), ``step`` and ``history`` (JSON text).
+``MaskRCNN.load`` reads any of them, so a training checkpoint is also a model.
+
+Atomic write: the arrays go to ``<path>.tmp``, are flushed to disk, and the
+temporary file is renamed over ``path`` in one ``os.replace``. A crash or
+Ctrl-C during the write leaves the previous checkpoint untouched.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def atomic_savez(path: str, arrays: dict) -> None:
+    """Write ``arrays`` to ``path`` as .npz so that ``path`` is always complete."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_npz(path: str) -> dict:
+    """All arrays of an .npz file, loaded eagerly, pickles refused."""
+    if not os.path.isfile(path):
+        raise ValueError(f"checkpoint: no such file {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as e:  # zipfile/OSError/ValueError: all mean "not a valid checkpoint"
+        raise ValueError(f"checkpoint {path!r} is not a readable .npz file ({e})") from None

@@ -1,0 +1,258 @@
+"""Mask R-CNN: the stages wired together, with one backward pass through all of them.
+
+Training step::
+
+    losses = model.forward(images, targets, rng)   # dict of floats
+    model.zero_grad(); model.backward()            # gradients of losses["loss"]
+    optimizer.step()
+
+``forward`` runs image -> backbone -> RPN (+ its losses) -> sampled RoIs ->
+box head (+ losses) -> positive RoIs -> mask head (+ loss), computing each
+loss's gradient with respect to that stage's outputs on the way and keeping
+the caches. ``backward`` walks back: every head's gradient reaches the
+feature maps through the RPN head or the RoI op's backward, the three are
+summed there (the backbone serves all branches), and the backbone's backward
+runs once.
+
+Inference: ``model.predict(images)`` -> one dict per image with ``boxes``
+(D, 4), ``labels`` (D,) in 1..K, ``scores`` (D,) and ``masks`` (D, H, W) bool.
+
+Labels: 0 is background, 1..K index ``cfg.class_names`` (label k is
+``class_names[k - 1]``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minimaskrcnn.checkpoint import atomic_savez, load_npz
+from minimaskrcnn.config import Config
+from minimaskrcnn.model.anchors import anchors_for_config
+from minimaskrcnn.model.backbone import Backbone
+from minimaskrcnn.model.mask_head import (build_mask_head, mask_loss, mask_probabilities,
+                                          mask_targets, paste_masks)
+from minimaskrcnn.model.poolers import RoIPooler
+from minimaskrcnn.model.roi_heads import BoxHead, fast_rcnn_losses, postprocess_detections, sample_rois
+from minimaskrcnn.model.rpn import RPN
+from minimaskrcnn.nn.module import Module
+
+
+class MaskRCNN(Module):
+    def __init__(self, cfg: Config | None = None, *, rng=None):
+        super().__init__()
+        self.cfg = cfg = cfg if cfg is not None else Config()
+        rng = rng if rng is not None else np.random.default_rng(cfg.seed)
+        self.backbone = Backbone(cfg, rng=rng)
+        C = self.backbone.out_channels
+        self.rpn = RPN(cfg, C, rng=rng)
+        self.box_pooler = RoIPooler(cfg, cfg.box_pool_size)
+        self.box_head = BoxHead(C * cfg.box_pool_size**2, cfg.box_fc_dim, cfg.num_classes, rng=rng)
+        self.mask_pooler = RoIPooler(cfg, cfg.mask_pool_size) if cfg.mask_on else None
+        self.mask_head = build_mask_head(cfg, C, rng=rng) if cfg.mask_on else None
+        self._anchors: dict = {}
+        self._cache = None
+
+    # -- inputs ---------------------------------------------------------------
+    def preprocess(self, images) -> np.ndarray:
+        """uint8 (N, H, W, 3) or (H, W, 3) images -> normalised (N, 3, H, W) float32."""
+        x = np.asarray(images)
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"images: expected (N, H, W, 3) RGB, got shape {x.shape}")
+        s = self.cfg.backbone_stride
+        if x.shape[1] % s or x.shape[2] % s:
+            raise ValueError(f"images: height and width must be multiples of the stride {s}, "
+                             f"got {x.shape[1]}x{x.shape[2]}")
+        dtype = self.params_dtype()
+        mean = np.asarray(self.cfg.pixel_mean, dtype=dtype)
+        std = np.asarray(self.cfg.pixel_std, dtype=dtype)
+        x = (x.astype(dtype) / 255.0 - mean) / std  # (N, H, W, 3)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # (N, 3, H, W)
+
+    def params_dtype(self):
+        return next(self.named_parameters())[1].dtype
+
+    def anchors(self, features):
+        shapes = tuple(f.shape[-2:] for f in features)
+        if shapes not in self._anchors:
+            self._anchors[shapes] = anchors_for_config(self.cfg, shapes)
+        return self._anchors[shapes]
+
+    # -- training -------------------------------------------------------------
+    def forward(self, images, targets, rng, proposals=None):
+        """Losses of a batch; keeps what ``backward`` needs.
+
+        Args:
+            images: (N, H, W, 3) uint8.
+            targets: N dicts with ``boxes`` (G, 4), ``labels`` (G,) in 1..K and
+                ``masks`` (G, H, W) bool.
+            rng: numpy Generator for anchor and RoI sampling.
+            proposals: optional list of N (P, 4) boxes replacing the RPN's
+                proposals for the heads (the gradient check fixes them this way).
+
+        Returns:
+            dict: ``loss`` (the total), the ``loss_*`` terms, and statistics.
+        """
+        cfg = self.cfg
+        x = self.preprocess(images)
+        N, _, H, W = x.shape
+        if len(targets) != N:
+            raise ValueError(f"targets: expected {N} dicts, one per image, got {len(targets)}")
+        targets = [check_target(t, i, (H, W), cfg.num_classes, self.mask_head is not None)
+                   for i, t in enumerate(targets)]
+        gt_boxes = [t["boxes"] for t in targets]
+        gt_labels = [t["labels"] for t in targets]
+        feats, backbone_cache = self.backbone.forward(x)
+        props, losses, rpn_cache = self.rpn.forward(feats, self.anchors(feats), (H, W), gt_boxes,
+                                                    rng, training=True)
+        if proposals is not None:
+            props = [(np.asarray(p, dtype=np.float32).reshape(-1, 4), None) for p in proposals]
+
+        # -- box branch: sample RoIs, pool, classify and refine
+        sampled = [sample_rois(p[0], g, l, cfg, rng) for p, g, l in zip(props, gt_boxes, gt_labels)]
+        rois = _with_batch_index([s[0] for s in sampled])  # (R, 5)
+        labels = np.concatenate([s[1] for s in sampled])  # (R,)
+        box_feats, box_pool_cache = self.box_pooler.forward(feats, rois)
+        (logits, deltas), box_cache = self.box_head.forward(box_feats)
+        box_losses, box_grads = fast_rcnn_losses(logits, deltas, labels,
+                                                 np.concatenate([s[3] for s in sampled]),
+                                                 cfg.box_smooth_l1_beta)
+        losses.update(box_losses)
+        stats = {"num_pos_rois": int((labels > 0).sum()), "num_rois": len(labels)}
+
+        # -- mask branch: positive RoIs only
+        mask_cache = None
+        if self.mask_head is not None:
+            pos = labels > 0
+            offsets = np.cumsum([0] + [len(g) for g in gt_boxes])
+            matched = np.concatenate([s[2] + o for s, o in zip(sampled, offsets)])[pos]
+            gt_masks = np.concatenate([t["masks"] for t in targets])
+            m = 2 * cfg.mask_pool_size
+            mtargets = mask_targets(gt_masks, rois[pos, 1:], matched, m)
+            if pos.any():
+                mfeats, mpool_cache = self.mask_pooler.forward(feats, rois[pos])
+                mlogits, mhead_cache = self.mask_head.forward(mfeats)
+                loss, dmask, mstats = mask_loss(mlogits, labels[pos], mtargets, cfg)
+                mask_cache = (mpool_cache, mhead_cache, dmask)
+                stats.update(mstats)
+            else:
+                loss = 0.0  # no positive RoI: zero loss, zero gradient
+            losses["loss_mask"] = float(loss)
+
+        self._cache = (backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache)
+        total = sum(v for k, v in losses.items() if k.startswith("loss_"))
+        return {"loss": float(total), **losses, **stats}
+
+    def backward(self) -> None:
+        """Accumulate d(total loss)/d(every parameter) from the last ``forward``."""
+        if self._cache is None:
+            raise RuntimeError("backward() needs a forward() with targets first")
+        backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache = self._cache
+        dfeats = self.rpn.backward(rpn_cache)
+        dbox = self.box_head.backward(box_grads, box_cache)
+        _accumulate(dfeats, self.box_pooler.backward(dbox, box_pool_cache))
+        if mask_cache is not None:
+            mpool_cache, mhead_cache, dmask = mask_cache
+            dm = self.mask_head.backward(dmask, mhead_cache)
+            _accumulate(dfeats, self.mask_pooler.backward(dm, mpool_cache))
+        self.backbone.backward(dfeats, backbone_cache)
+        self._cache = None
+
+    # -- inference ------------------------------------------------------------
+    def predict(self, images) -> list[dict]:
+        """Detections for each image: boxes, labels (1..K), scores, masks (D, H, W) bool."""
+        cfg = self.cfg
+        x = self.preprocess(images)
+        N, _, H, W = x.shape
+        feats, _ = self.backbone.forward(x)
+        props, _, _ = self.rpn.forward(feats, self.anchors(feats), (H, W), training=False)
+        rois = _with_batch_index([p[0] for p in props])
+        box_feats, _ = self.box_pooler.forward(feats, rois)
+        (logits, deltas), _ = self.box_head.forward(box_feats)
+        splits = np.cumsum([len(p[0]) for p in props])[:-1]
+        results = []
+        for i, (lg, dl, p) in enumerate(zip(np.split(logits, splits), np.split(deltas, splits), props)):
+            boxes, scores, labels = postprocess_detections(lg, dl, p[0], (H, W), cfg)
+            results.append({"boxes": boxes, "labels": labels, "scores": scores})
+        if self.mask_head is not None:  # only on the final detections (<= 100 per image)
+            dets = _with_batch_index([r["boxes"] for r in results])
+            all_labels = np.concatenate([r["labels"] for r in results])
+            probs = np.zeros((0, 2 * cfg.mask_pool_size, 2 * cfg.mask_pool_size))
+            if len(dets):
+                mfeats, _ = self.mask_pooler.forward(feats, dets)
+                mlogits, _ = self.mask_head.forward(mfeats)
+                probs = mask_probabilities(mlogits, all_labels, cfg)
+            start = 0
+            for r in results:
+                D = len(r["boxes"])
+                r["masks"] = paste_masks(probs[start:start + D], r["boxes"], (H, W), cfg.mask_threshold)
+                start += D
+        return results
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write parameters and config to ``path`` (.npz, no pickle), atomically."""
+        atomic_savez(path, self.checkpoint_arrays())
+
+    def checkpoint_arrays(self) -> dict:
+        arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
+        arrays["config"] = np.array(self.cfg.to_json())
+        return arrays
+
+    @classmethod
+    def load(cls, path: str, cfg: Config | None = None) -> "MaskRCNN":
+        """Rebuild a model from a checkpoint; ``cfg``, if given, must equal the stored one."""
+        data = load_npz(path)
+        if "config" not in data:
+            raise ValueError(f"checkpoint {path!r} has no 'config' entry: not a minimaskrcnn checkpoint")
+        stored = Config.from_json(str(data["config"]))
+        if cfg is not None and cfg != stored:
+            mine, theirs = cfg.to_dict(), stored.to_dict()
+            diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+            raise ValueError(f"checkpoint {path!r}: config differs (requested, stored): {diff}")
+        model = cls(stored)
+        try:
+            model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
+        except ValueError as e:
+            raise ValueError(f"checkpoint {path!r}: {e}") from None
+        return model
+
+
+def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool) -> dict:
+    """Validate one image's target dict; drop zero-width or zero-height boxes.
+
+    Degenerate boxes (e.g. an object clipped away by a crop) carry no object
+    to learn and would give infinite regression targets, so they are removed
+    with their labels and masks. Anything malformed raises ``ValueError``.
+    """
+    H, W = image_size
+    boxes = np.asarray(t.get("boxes"), dtype=np.float32)
+    labels = np.asarray(t.get("labels"), dtype=np.int64).reshape(-1)
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(labels):
+        raise ValueError(f"targets[{i}]['boxes']: expected (G, 4) with G = len(labels) = {len(labels)}, "
+                         f"got shape {boxes.shape}")
+    if not np.isfinite(boxes).all() or (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
+        raise ValueError(f"targets[{i}]['boxes']: need finite (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1")
+    if len(labels) and (labels.min() < 1 or labels.max() > num_classes):
+        raise ValueError(f"targets[{i}]['labels']: expected values in 1..{num_classes} (0 is background)")
+    out = {"boxes": boxes, "labels": labels}
+    if need_masks:
+        masks = np.asarray(t.get("masks"), dtype=bool)
+        if masks.shape != (len(labels), H, W):
+            raise ValueError(f"targets[{i}]['masks']: expected shape {(len(labels), H, W)}, got {masks.shape}")
+        out["masks"] = masks
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return {k: v[keep] for k, v in out.items()}
+
+
+def _with_batch_index(boxes_per_image) -> np.ndarray:
+    """[(P_i, 4)] -> (sum P_i, 5) rows (batch_index, x1, y1, x2, y2), as RoI ops take them."""
+    rows = [np.concatenate([np.full((len(b), 1), i, dtype=np.float32), b.astype(np.float32)], 1)
+            for i, b in enumerate(boxes_per_image)]
+    return np.concatenate(rows, axis=0) if rows else np.zeros((0, 5), dtype=np.float32)
+
+
+def _accumulate(into: list, grads: list) -> None:
+    for i, g in enumerate(grads):
+        if g is not None:
+            into[i] = g if into[i] is None else into[i] + g
