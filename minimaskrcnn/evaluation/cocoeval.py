@@ -87,12 +87,16 @@ def evaluate_instances(gt: Instances, dt: Instances, image_ids, category_ids, io
 
     image_ids, category_ids: what is evaluated (each sorted and deduplicated).
     Instances of other images or categories are dropped, as pycocotools does.
-    class_names: one per category id (default: the ids as text).
+    class_names: one per entry of category_ids, in the same order (default: the ids as text).
     """
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type: expected 'bbox' or 'segm', got {iou_type!r}")
+    given_ids = [int(c) for c in category_ids]
+    if class_names is not None and len(class_names) != len(given_ids):
+        raise ValueError(f"class_names: expected {len(given_ids)} names (one per category), got {len(class_names)}")
+    name_of = dict(zip(given_ids, class_names if class_names is not None else map(str, given_ids)))
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-    category_ids = np.unique(np.asarray(category_ids, dtype=np.int64))
+    category_ids = np.unique(np.asarray(given_ids, dtype=np.int64))
     I, K = len(image_ids), len(category_ids)
     max_det = MAX_DETS[-1]
 
@@ -142,11 +146,9 @@ def evaluate_instances(gt: Instances, dt: Instances, image_ids, category_ids, io
         keys // max(I, 1), gt_key // max(I, 1), dt_key // max(I, 1), K,
         dt.score, dt_rank, dt_matched, dt_ignore, gt_ignore)
 
-    names = [str(c) for c in category_ids] if class_names is None else [str(n) for n in class_names]
-    if len(names) != K:
-        raise ValueError(f"class_names: expected {K} names (one per category), got {len(names)}")
     return EvalResult(iou_type=iou_type, precision=precision, recall=recall, scores=scores,
-                      category_ids=[int(c) for c in category_ids], class_names=names,
+                      category_ids=[int(c) for c in category_ids],
+                      class_names=[str(name_of[int(c)]) for c in category_ids],
                       iou_thresholds=IOU_THRESHOLDS, recall_thresholds=RECALL_THRESHOLDS,
                       area_ranges=dict(AREA_RANGES), max_dets=MAX_DETS,
                       num_images=I, num_gt=len(gt), num_dt=len(dt))
