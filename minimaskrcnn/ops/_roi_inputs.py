@@ -1,4 +1,4 @@
-"""Argument checks shared by the RoI ops (roi_align, roi_pool): the public boundary.
+"""Argument checks and thread choice shared by the RoI ops (roi_align, roi_pool).
 
 Kernels assume what these functions guarantee: C-contiguous arrays of the
 features' dtype, rois ``(K, 5)`` with a valid integer batch index, finite
@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import math
 import numbers
+from contextlib import contextmanager
 
+import numba
 import numpy as np
+
+# Below about this many inner-loop operations (~2 ms on one core) a call runs on
+# one thread: waking the other threads costs microseconds on an idle machine, but
+# a whole scheduler time slice (several ms) when another process keeps the other
+# core busy -- more than the parallel loop would save.
+PARALLEL_MIN_WORK = 4_000_000
 
 
 def check_features(features, name: str = "features") -> np.ndarray:
@@ -93,3 +101,18 @@ def check_grad_output(grad_output, shape: tuple, dtype) -> np.ndarray:
     if g.shape != tuple(shape):
         raise ValueError(f"grad_output must have the forward output's shape {tuple(shape)}, got {g.shape}")
     return np.ascontiguousarray(g, dtype=dtype)
+
+
+@contextmanager
+def threads_for(work: float):
+    """Run the enclosed Numba kernel on all threads if ``work`` is large, else on one.
+
+    Yields the number of threads chosen (kernels that split work into blocks use it).
+    """
+    previous = numba.get_num_threads()
+    n = previous if work >= PARALLEL_MIN_WORK else 1
+    numba.set_num_threads(n)  # thread-local: affects only this caller's next kernels
+    try:
+        yield n
+    finally:
+        numba.set_num_threads(previous)

@@ -98,18 +98,22 @@ def _nms_kernel(boxes, segments, iou_threshold):
     x1, y1, x2, y2 = boxes[0], boxes[1], boxes[2], boxes[3]
     area = (x2 - x1) * (y2 - y1)
     zero = boxes.dtype.type(0)
-    suppressed = np.zeros(x1.size, dtype=np.bool_)
+    suppressed = np.zeros(x1.size, dtype=np.uint8)
     for s in range(segments.size - 1):
         end = segments[s + 1]
         for i in range(segments[s], end):
             if suppressed[i]:
                 continue
-            for j in range(i + 1, end):
-                w = max(min(x2[i], x2[j]) - max(x1[i], x1[j]), zero)
-                h = max(min(y2[i], y2[j]) - max(y1[i], y1[j]), zero)
+            # box i is kept; compare it with every box after it in its segment.
+            # (Views of the tail, indexed from 0, give Numba a loop it can vectorise.)
+            bx1, by1, bx2, by2 = x1[i + 1:end], y1[i + 1:end], x2[i + 1:end], y2[i + 1:end]
+            b_area, b_suppressed = area[i + 1:end], suppressed[i + 1:end]
+            for j in range(bx1.size):
+                w = max(min(x2[i], bx2[j]) - max(x1[i], bx1[j]), zero)
+                h = max(min(y2[i], by2[j]) - max(y1[i], by1[j]), zero)
                 inter = w * h
-                suppressed[j] |= inter / (area[i] + area[j] - inter) > iou_threshold
-    return ~suppressed
+                b_suppressed[j] |= np.uint8(inter / (area[i] + b_area[j] - inter) > iou_threshold)
+    return suppressed == 0
 
 
 # --------------------------------------------------------------------------- public API

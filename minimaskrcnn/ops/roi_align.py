@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from minimaskrcnn.ops._roi_inputs import (
     check_features,
@@ -67,6 +67,7 @@ from minimaskrcnn.ops._roi_inputs import (
     check_rois,
     check_sampling_ratio,
     check_spatial_scale,
+    threads_for,
 )
 from minimaskrcnn.ops.bilinear import bilinear_interpolate_naive, linear_weights
 
@@ -346,6 +347,17 @@ def _roi_align_backward_kernel(grad_output, features, rois, spatial_scale, sampl
 
 
 # --------------------------------------------------------------------------- public API
+def _work(rois, out_shape, spatial_scale, sampling_ratio) -> float:
+    """Bilinear samples times channels: the inner-loop count of a call."""
+    K, C, ph, pw = out_shape
+    if sampling_ratio > 0:
+        samples = K * sampling_ratio**2
+    else:  # adaptive: about one per feature pixel of each bin
+        size = (rois[:, 3:5] - rois[:, 1:3]) * spatial_scale  # (K, 2) width, height
+        samples = float(np.sum(np.ceil(size[:, 1] / ph) * np.ceil(size[:, 0] / pw)))
+    return samples * ph * pw * C
+
+
 def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False,
               mode="avg"):
     """RoIAlign of ``rois`` on ``features``.
@@ -370,8 +382,9 @@ def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1,
     out = np.zeros((len(rois), features.shape[1], ph, pw), dtype=features.dtype)  # (K, C, ph, pw)
     if len(rois) and features.shape[1]:
         nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C)
-        _roi_align_forward_kernel(nhwc, rois, ph, pw, spatial_scale, sampling_ratio, aligned,
-                                  mode == "max", out)
+        with threads_for(_work(rois, out.shape, spatial_scale, sampling_ratio)):
+            _roi_align_forward_kernel(nhwc, rois, ph, pw, spatial_scale, sampling_ratio, aligned,
+                                      mode == "max", out)
     return out
 
 
@@ -400,6 +413,7 @@ def roi_align_backward(grad_output, features, rois, output_size, spatial_scale=1
     nhwc = (np.ascontiguousarray(features.transpose(0, 2, 3, 1)) if use_max
             else np.zeros((1, 1, 1, C), dtype=features.dtype))
     grad = np.zeros((N, H, W, C), dtype=features.dtype)  # channels-last accumulator
-    _roi_align_backward_kernel(grad_output, nhwc, rois, spatial_scale, sampling_ratio, aligned,
-                               use_max, min(get_num_threads(), C), grad)
+    with threads_for(2 * _work(rois, grad_output.shape, spatial_scale, sampling_ratio)) as n:
+        _roi_align_backward_kernel(grad_output, nhwc, rois, spatial_scale, sampling_ratio, aligned,
+                                   use_max, min(n, C), grad)
     return np.ascontiguousarray(grad.transpose(0, 3, 1, 2))  # (N, C, H, W)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from minimaskrcnn.ops._roi_inputs import (
     check_features,
@@ -47,6 +47,7 @@ from minimaskrcnn.ops._roi_inputs import (
     check_output_size,
     check_rois,
     check_spatial_scale,
+    threads_for,
 )
 
 
@@ -216,6 +217,13 @@ def _roi_pool_backward_kernel(grad_output, features, rois, spatial_scale, n_bloc
 
 
 # --------------------------------------------------------------------------- public API
+def _work(rois, out_shape, spatial_scale) -> float:
+    """Pixels visited times channels: the inner-loop count of a call."""
+    K, C, ph, pw = out_shape
+    size = (rois[:, 3:5] - rois[:, 1:3]) * spatial_scale + 1  # (K, 2) pixels per side
+    return float(np.sum(np.maximum(size[:, 0], pw) * np.maximum(size[:, 1], ph))) * C
+
+
 def roi_pool(features, rois, output_size, spatial_scale=1.0):
     """RoI max pooling of ``rois`` on ``features`` (torchvision.ops.roi_pool semantics).
 
@@ -236,7 +244,8 @@ def roi_pool(features, rois, output_size, spatial_scale=1.0):
     out = np.zeros((len(rois), features.shape[1], ph, pw), dtype=features.dtype)  # (K, C, ph, pw)
     if len(rois) and features.shape[1]:
         nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C)
-        _roi_pool_forward_kernel(nhwc, rois, ph, pw, spatial_scale, out)
+        with threads_for(_work(rois, out.shape, spatial_scale)):
+            _roi_pool_forward_kernel(nhwc, rois, ph, pw, spatial_scale, out)
     return out
 
 
@@ -262,5 +271,6 @@ def roi_pool_backward(grad_output, features, rois, output_size, spatial_scale=1.
         return np.zeros_like(features)
     nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C)
     grad = np.zeros_like(nhwc)  # channels-last accumulator
-    _roi_pool_backward_kernel(grad_output, nhwc, rois, spatial_scale, min(get_num_threads(), C), grad)
+    with threads_for(_work(rois, grad_output.shape, spatial_scale)) as n:
+        _roi_pool_backward_kernel(grad_output, nhwc, rois, spatial_scale, min(n, C), grad)
     return np.ascontiguousarray(grad.transpose(0, 3, 1, 2))  # (N, C, H, W)
