@@ -1,0 +1,211 @@
+import itertools
+
+import numpy as np
+import pytest
+
+import minimaskrcnn.ops._roi_inputs as roi_inputs
+from minimaskrcnn.nn import numerical_gradient, rel_error
+from minimaskrcnn.ops import (
+    bilinear_interpolate,
+    roi_align,
+    roi_align_backward,
+    roi_align_backward_naive,
+    roi_align_bin_edges,
+    roi_align_naive,
+    roi_align_sampling_points,
+)
+
+ARANGE = np.arange(25.0).reshape(1, 1, 5, 5)  # f[y, x] = 5y + x
+
+
+def random_rois(rng, k, n, h, w, scale=1.0):
+    """RoIs inside, on and past the border, zero-sized, and with negative coordinates."""
+    H, W = h / scale, w / scale
+    x1 = rng.uniform(-0.3 * W, 1.1 * W, k)
+    y1 = rng.uniform(-0.3 * H, 1.1 * H, k)
+    bw = rng.exponential(0.4 * W, k)
+    bh = rng.exponential(0.4 * H, k)
+    bw[::5] = 0.0  # zero width
+    bh[1::5] = 0.0  # zero height
+    return np.stack([rng.integers(0, n, k), x1, y1, x1 + bw, y1 + bh], axis=1)
+
+
+# --------------------------------------------------------------------------- exact values
+# Hand-worked on f = arange(25).reshape(5, 5), f[y, x] = 5y + x (affine, so a
+# sample at (y, x) inside the map reads exactly 5y + x). torchvision 0.29 gives
+# the same numbers.
+@pytest.mark.parametrize(
+    "box, out, ratio, aligned, scale, expected",
+    [
+        # aligned: box [1, 3) -> samples at pixel centres 1, 2: the pixels themselves
+        ((1, 1, 3, 3), 2, 1, True, 1.0, [[6, 7], [11, 12]]),
+        # not aligned: every sample half a pixel right and down (+0.5 * 5 + 0.5 = +3)
+        ((1, 1, 3, 3), 2, 1, False, 1.0, [[9, 10], [14, 15]]),
+        # adaptive grid: ceil(4 / 2) = 2 samples per axis, the mean is the bin centre
+        ((0, 0, 4, 4), 2, -1, False, 1.0, [[6, 8], [16, 18]]),
+        # aligned, 2x2 samples at 0, 1 | 2, 3: the mean of 2x2 pixels
+        ((0, 0, 4, 4), 2, 2, True, 1.0, [[3, 5], [13, 15]]),
+        # samples at 0.75 and 3.25: the centre of the map
+        ((0, 0, 5, 5), 1, 2, True, 1.0, [[12]]),
+        # samples at 3.75 and 5.25: three of four lie beyond H = 5 and read 0 -> 22.5 / 4
+        ((3, 3, 6, 6), 1, 2, False, 1.0, [[5.625]]),
+        # a sample at 4.5, between the last row and H: clamped to row 4
+        ((4, 4, 5, 5), 1, 1, False, 1.0, [[24]]),
+        # zero-size box: aligned has no samples (0); not aligned is forced to 1x1
+        ((2, 2, 2, 2), 1, -1, True, 1.0, [[0]]),
+        ((2, 2, 2, 2), 1, -1, False, 1.0, [[15]]),
+        # spatial_scale 0.5 halves the box: same as the first case
+        ((2, 2, 6, 6), 2, 1, True, 0.5, [[6, 7], [11, 12]]),
+    ],
+)
+def test_exact_values_on_arange(box, out, ratio, aligned, scale, expected):
+    rois = np.array([[0.0, *box]])
+    for fn in (roi_align, roi_align_naive):
+        np.testing.assert_allclose(fn(ARANGE, rois, out, scale, ratio, aligned)[0, 0], expected)
+
+
+def test_exact_values_max_mode():
+    # aligned box (0, 0, 4, 4), 2x2 samples per bin at pixel centres: the max is the
+    # bottom-right pixel of each 2x2 block (the lecture's variant)
+    rois = np.array([[0.0, 0, 0, 4, 4]])
+    np.testing.assert_allclose(roi_align(ARANGE, rois, 2, 1.0, 2, True, "max")[0, 0], [[6, 8], [16, 18]])
+
+
+def test_avg_and_max_pool_the_bilinear_samples_at_the_sampling_points():
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(1, 1, 9, 11))
+    roi = (1.3, 0.7, 8.2, 6.9)
+    ys, xs = roi_align_sampling_points(roi, (3, 2), 1.0, 2, True)
+    assert ys.shape == (3, 2) and xs.shape == (2, 2)
+    samples = bilinear_interpolate(f[0, 0], ys[:, None, :, None], xs[None, :, None, :]).value  # (3, 2, 2, 2)
+    out = roi_align(f, np.array([[0.0, *roi]]), (3, 2), 1.0, 2, True)[0, 0]
+    np.testing.assert_allclose(out, samples.mean(axis=(2, 3)), rtol=1e-12)
+    out_max = roi_align(f, np.array([[0.0, *roi]]), (3, 2), 1.0, 2, True, "max")[0, 0]
+    np.testing.assert_allclose(out_max, samples.max(axis=(2, 3)), rtol=1e-12)
+
+
+def test_bin_edges_and_sampling_points_agree():
+    y_edges, x_edges = roi_align_bin_edges((2.0, 4.0, 10.0, 8.0), (2, 4), 0.5, aligned=True)
+    np.testing.assert_allclose(y_edges, [1.5, 2.5, 3.5])  # 4 * 0.5 - 0.5 = 1.5, bins of 1
+    np.testing.assert_allclose(x_edges, [0.5, 1.5, 2.5, 3.5, 4.5])
+    ys, xs = roi_align_sampling_points((2.0, 4.0, 10.0, 8.0), (2, 4), 0.5, 2, aligned=True)
+    np.testing.assert_allclose(ys, [[1.75, 2.25], [2.75, 3.25]])  # sub-cell centres
+    np.testing.assert_allclose(xs[0], [0.75, 1.25])
+
+
+# --------------------------------------------------------------------------- kernel vs reference
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("aligned", [False, True])
+def test_kernel_matches_naive_forward_and_backward(dtype, aligned):
+    rng = np.random.default_rng(int(aligned) + 10 * (dtype == np.float32))
+    for ratio, mode in itertools.product([-1, 0, 1, 2, 3], ["avg", "max"]):
+        f = rng.normal(size=(2, 3, 7, 9)).astype(dtype)
+        scale = float(rng.choice([1.0, 0.5, 0.7]))
+        rois = random_rois(rng, 6, 2, 7, 9, scale)
+        args = ((3, 2), scale, ratio, aligned, mode)
+        out = roi_align(f, rois, *args)
+        assert out.dtype == dtype and out.shape == (6, 3, 3, 2)
+        np.testing.assert_array_equal(out, roi_align_naive(f, rois, *args))  # same arithmetic
+        g = rng.normal(size=out.shape).astype(dtype)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(roi_align_backward(g, f, rois, *args),
+                                   roi_align_backward_naive(g, f, rois, *args), rtol=tol, atol=tol)
+
+
+def test_parallel_and_single_thread_results_are_identical(monkeypatch):
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(2, 8, 12, 12)).astype(np.float32)
+    rois = random_rois(rng, 40, 2, 12, 12)
+    g = rng.normal(size=(40, 8, 7, 7)).astype(np.float32)
+    results = []
+    for threshold in (0, 10**18):  # always parallel, never parallel
+        monkeypatch.setattr(roi_inputs, "PARALLEL_MIN_WORK", threshold)
+        results.append([roi_align(f, rois, 7, 1.0, 2, True, mode) for mode in ("avg", "max")]
+                       + [roi_align_backward(g, f, rois, 7, 1.0, 2, True, mode) for mode in ("avg", "max")])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("ratio", [-1, 2])
+def test_gradient_check_avg(aligned, ratio):
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(2, 2, 6, 7))
+    rois = np.array([[0, 0.4, 1.1, 5.3, 4.8], [1, -1.5, 2.0, 3.0, 7.5], [1, 2.2, 0.3, 6.6, 3.9]])
+    g = rng.normal(size=(3, 2, 3, 3))
+    num = numerical_gradient(lambda x: roi_align(x, rois, 3, 1.0, ratio, aligned), f, g)
+    assert rel_error(num, roi_align_backward(g, f, rois, 3, 1.0, ratio, aligned)) <= 1e-6
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_gradient_check_max_away_from_ties(aligned):
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=(1, 2, 6, 7))
+    rois = np.array([[0, 0.4, 1.1, 5.3, 4.8], [0, 1.5, 2.0, 6.0, 5.5]])
+    # the winner of every bin must beat the runner-up clearly (no tie under +-h)
+    for roi in rois:
+        ys, xs = roi_align_sampling_points(roi[1:], 2, 1.0, 2, aligned)
+        for c in range(2):
+            v = bilinear_interpolate(f[0, c], ys[:, None, :, None], xs[None, :, None, :]).value
+            top2 = np.sort(v.reshape(2, 2, 4), axis=-1)[..., -2:]
+            assert (top2[..., 1] - top2[..., 0]).min() > 1e-4
+    g = rng.normal(size=(2, 2, 2, 2))
+    num = numerical_gradient(lambda x: roi_align(x, rois, 2, 1.0, 2, aligned, "max"), f, g)
+    assert rel_error(num, roi_align_backward(g, f, rois, 2, 1.0, 2, aligned, "max")) <= 1e-6
+
+
+# --------------------------------------------------------------------------- edge cases, errors
+def test_no_rois_gives_empty_output_of_the_right_shape():
+    f = np.zeros((2, 3, 5, 5), dtype=np.float32)
+    out = roi_align(f, np.zeros((0, 5)), (4, 2), 0.5, 2, True)
+    assert out.shape == (0, 3, 4, 2) and out.dtype == np.float32
+    grad = roi_align_backward(out, f, np.zeros((0, 5)), (4, 2), 0.5, 2, True)
+    assert grad.shape == f.shape and grad.dtype == np.float32 and not grad.any()
+
+
+def test_float64_rois_are_converted_to_float32_features():
+    f = ARANGE.astype(np.float32)
+    out = roi_align(f, np.array([[0, 1, 1, 3, 3]], dtype=np.float64), 2, 1.0, 1, True)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[0, 0], [[6, 7], [11, 12]])
+
+
+def test_rois_entirely_outside_give_zeros():
+    out = roi_align(ARANGE, np.array([[0, 20, 20, 30, 30], [0, -30, -30, -20, -20.0]]), 3, 1.0, 2, True)
+    assert not out.any()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(rois=np.zeros((1, 4))), ValueError, r"rois must have shape \(K, 5\)"),
+        (dict(rois=[[2, 0, 0, 1, 1]]), ValueError, r"rois\[:, 0\] must be integer batch indices in \[0, 2\)"),
+        (dict(rois=[[0.5, 0, 0, 1, 1]]), ValueError, r"rois\[:, 0\] must be integer"),
+        (dict(rois=[[0, 2, 0, 1, 1]]), ValueError, "rois must satisfy x2 >= x1"),
+        (dict(rois=[[0, 0, 2, 1, 1]]), ValueError, "rois must satisfy x2 >= x1 and y2 >= y1"),
+        (dict(rois=[[0, 0, 0, np.nan, 1]]), ValueError, "rois contains NaN"),
+        (dict(features=np.zeros((2, 5, 5))), ValueError, r"features must have shape \(N, C, H, W\)"),
+        (dict(features=np.zeros((2, 1, 0, 5))), ValueError, "features must have H >= 1"),
+        (dict(features=np.array([[[["a"]]]])), TypeError, "features must be a real-valued array"),
+        (dict(output_size=0), ValueError, "output_size must be positive"),
+        (dict(output_size=(2, 2.5)), TypeError, "output_size must be an int or a pair"),
+        (dict(spatial_scale=0.0), ValueError, "spatial_scale must be positive"),
+        (dict(sampling_ratio=2.0), TypeError, "sampling_ratio must be an int"),
+        (dict(aligned="yes"), TypeError, "aligned must be True or False"),
+        (dict(mode="mean"), ValueError, "mode must be 'avg' or 'max'"),
+    ],
+)
+def test_bad_inputs_name_the_argument(kwargs, error, match):
+    args = dict(features=np.zeros((2, 1, 5, 5)), rois=[[0, 0, 0, 1, 1]], output_size=2,
+                spatial_scale=1.0, sampling_ratio=2, aligned=True, mode="avg")
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        roi_align(**args)
+    with pytest.raises(error, match=match):
+        roi_align_backward(np.zeros((1, 1, 2, 2)), **args)
+
+
+def test_bad_grad_output_shape():
+    with pytest.raises(ValueError, match=r"grad_output must have the forward output's shape \(1, 1, 2, 2\)"):
+        roi_align_backward(np.zeros((1, 1, 3, 3)), ARANGE, [[0, 0, 0, 2, 2]], 2)
