@@ -6,3 +6,5 @@ from minimaskrcnn.visualize.instances import (ROLE_STYLES, draw_anchors, draw_bo
 from minimaskrcnn.visualize.log import format_log, log  # noqa: F401
 
 # -- RoI grids: bins and sampling points (visualize/roi_grid.py) --
+from minimaskrcnn.visualize.roi_grid import (draw_bilinear_weights, draw_feature_grid,  # noqa: F401
+                                             draw_roi_align, draw_roi_comparison, draw_roi_pool)
