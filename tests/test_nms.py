@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from minimaskrcnn.ops import batched_nms, batched_nms_naive, nms, nms_naive
+from minimaskrcnn.ops import batched_nms, batched_nms_naive, nms, nms_naive, nms_steps
 
 
 def random_boxes(rng, n, dtype=np.float64, clustered=False):
@@ -22,6 +22,8 @@ def test_worked_example():
     assert keep.dtype == np.int64
     np.testing.assert_array_equal(keep, [3, 2])
     np.testing.assert_array_equal(nms(boxes, scores, 0.95), [3, 0, 1, 2])  # nothing that close
+    # step by step: box 3 is kept and removes 0 (IoU 0.9) and 1 (0.61); then 2 is kept
+    assert list(nms_steps(boxes, scores, 0.5)) == [(3, [0, 1]), (2, [])]
 
 
 def test_pinned_torchvision_result():

@@ -18,4 +18,4 @@ from minimaskrcnn.ops.roi_align import (
     roi_align, roi_align_backward, roi_align_backward_naive, roi_align_bin_edges, roi_align_naive,
     roi_align_sampling_points,
 )
-from minimaskrcnn.ops.nms import batched_nms, batched_nms_naive, nms, nms_naive
+from minimaskrcnn.ops.nms import batched_nms, batched_nms_naive, nms, nms_naive, nms_steps

@@ -49,20 +49,29 @@ def _iou_pair(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def nms_naive(boxes, scores, iou_threshold):
-    """Reference greedy NMS with plain loops -> kept indices (int64), best first."""
+def nms_steps(boxes, scores, iou_threshold):
+    """Greedy NMS one decision at a time, with plain loops (the reference).
+
+    Yields ``(i, suppressed)`` per step: the best box still standing (kept) and
+    the indices it suppresses, in score order. ``nms_naive`` collects the ``i``.
+    """
     boxes, scores, iou_threshold = _check(boxes, scores, iou_threshold)
     order = np.argsort(-scores, kind="stable")  # best first; ties keep input order
     suppressed = np.zeros(len(boxes), dtype=bool)
-    keep = []
     for n, i in enumerate(order):
         if suppressed[i]:
             continue
-        keep.append(i)  # the best box still standing
-        for j in order[n + 1:]:  # suppresses its near-duplicates further down the list
+        removed = []  # box i is kept; it suppresses its near-duplicates further down
+        for j in order[n + 1:]:
             if not suppressed[j] and _iou_pair(boxes[i], boxes[j]) > iou_threshold:
                 suppressed[j] = True
-    return np.array(keep, dtype=np.int64)
+                removed.append(int(j))
+        yield int(i), removed
+
+
+def nms_naive(boxes, scores, iou_threshold):
+    """Reference greedy NMS -> kept indices (int64), best first."""
+    return np.array([i for i, _ in nms_steps(boxes, scores, iou_threshold)], dtype=np.int64)
 
 
 def batched_nms_naive(boxes, scores, idxs, iou_threshold):
