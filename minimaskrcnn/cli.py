@@ -6,6 +6,10 @@ Commands::
         write a toy shapes dataset as OUT/images/*.png + OUT/annotations.json (COCO)
     evaluate-results ANNOTATIONS RESULTS_JSON [--iou-type bbox|segm|both] [--json OUT]
         COCO evaluation of a results file; prints the summary tables
+    train [--out DIR] [--data DIR] [--val-data DIR] [--steps N] [--set KEY=VALUE ...] [--resume]
+    evaluate --checkpoint PATH [--data DIR] [--json OUT]
+    predict IMAGE [IMAGE ...] [--checkpoint PATH] [--out DIR]
+    demo                       the README's first command (see cli_model.py)
 
 Adding a command takes two functions: ``add_<name>(subparsers)`` builds its
 parser and ends with ``parser.set_defaults(run=run_<name>)``; ``run_<name>(args)
@@ -138,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minimaskrcnn", description="Mask R-CNN from scratch in NumPy: data, training, evaluation.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in COMMANDS:
+    from minimaskrcnn.cli_model import COMMANDS as MODEL_COMMANDS  # train, evaluate, predict, demo
+
+    for add in COMMANDS + MODEL_COMMANDS:
         add(subparsers)
     return parser
 

@@ -1,0 +1,315 @@
+"""Command-line commands that use a model: ``train``, ``evaluate``, ``predict``, ``demo``.
+
+Registered in ``minimaskrcnn.cli`` (see its docstring for the add_/run_ pattern).
+Heavy imports stay inside the ``run_*`` functions so ``--help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from minimaskrcnn.cli import CliError, _int_at_least
+
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+TOY_MODEL = REPO_DATA / "toy_model.npz"
+DEMO_VAL_SEED = 20261127  # any seed the training data never used
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_shapes_val_args(p, default_images: int) -> None:
+    p.add_argument("--num-images", type=_int_at_least(1), default=default_images, metavar="N",
+                   help=f"size of the generated shapes validation set (default: {default_images})")
+    p.add_argument("--val-seed", type=_int_at_least(0), default=DEMO_VAL_SEED, metavar="S",
+                   help=f"seed of the generated validation set (default: {DEMO_VAL_SEED}, never used "
+                        "for training)")
+
+
+def _coco_folder(path: str, flag: str):
+    from minimaskrcnn.datasets import CocoDataset
+
+    folder = Path(path)
+    if not folder.exists():
+        raise CliError(f"{flag} {folder}: no such file or directory")
+    return CocoDataset(folder)
+
+
+def _shapes(num_images: int, seed: int, image_size: int):
+    from minimaskrcnn.datasets import ShapesConfig, ShapesDataset
+
+    return ShapesDataset(num_images, seed=seed, config=ShapesConfig(image_size=image_size))
+
+
+def _load_model(path: str):
+    from minimaskrcnn.model import MaskRCNN
+
+    if not Path(path).is_file():
+        raise CliError(f"--checkpoint {path}: no such file")
+    return MaskRCNN.load(path)
+
+
+def parse_overrides(items) -> dict:
+    """``["key=value", ...]`` -> {key: value}, values parsed as JSON where possible."""
+    from minimaskrcnn.config import Config
+
+    known = Config.__dataclass_fields__
+    out = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or key not in known:
+            raise CliError(f"--set {item!r}: expected KEY=VALUE with KEY a Config field "
+                           f"(see `python -c \"from minimaskrcnn.config import Config; "
+                           f"print(Config().display())\"`)")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+# -- train ---------------------------------------------------------------------------
+
+
+def add_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train Mask R-CNN (generated shapes by default)",
+        description="Train a Mask R-CNN from scratch. Without --data, every step draws fresh generated "
+                    "shapes images. Writes checkpoints (atomically), logs and a loss plot to OUT.")
+    p.add_argument("--out", default="runs/train", metavar="DIR",
+                   help="output directory for checkpoint.npz, model_final.npz, log.csv/json, loss.png "
+                        "(default: runs/train)")
+    p.add_argument("--data", metavar="DIR", help="COCO-format training set: DIR/annotations.json + DIR/images/")
+    p.add_argument("--val-data", metavar="DIR", help="COCO-format validation set (default: generated shapes)")
+    _add_shapes_val_args(p, 100)
+    p.add_argument("--steps", type=_int_at_least(1), help="training steps (default: Config.steps)")
+    p.add_argument("--batch-size", type=_int_at_least(1), help="images per step (default: Config.batch_size)")
+    p.add_argument("--lr", type=_positive_float, help="base learning rate (default: Config.base_lr)")
+    p.add_argument("--seed", type=_int_at_least(0), help="seed of data order, flips, sampling and init")
+    p.add_argument("--config", metavar="JSON", help="start from a Config saved as JSON")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
+                   help="override a Config field, e.g. --set use_fpn=true --set roi_op=roi_pool "
+                        "(repeatable; values parsed as JSON)")
+    p.add_argument("--eval-every", type=_int_at_least(0), default=0, metavar="N",
+                   help="evaluate box and mask AP every N steps (default: 0 = only at the end)")
+    p.add_argument("--checkpoint-every", type=_int_at_least(1), default=100, metavar="N",
+                   help="write OUT/checkpoint.npz every N steps (default: 100)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args) -> int:
+    from minimaskrcnn.config import Config
+    from minimaskrcnn.train import NonFiniteLossError, train
+
+    cfg = Config()
+    if args.config:
+        cfg = Config.from_json(Path(args.config).read_text())
+    changes = parse_overrides(args.overrides)
+    for flag, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "base_lr"), ("seed", "seed")):
+        if getattr(args, flag) is not None:
+            changes[field] = getattr(args, flag)
+    train_set = _coco_folder(args.data, "--data") if args.data else None
+    if train_set is not None:
+        changes.setdefault("class_names", train_set.class_names)
+    if "steps" in changes and "lr_milestones" not in changes:  # keep the schedule's shape
+        scale = changes["steps"] / cfg.steps
+        changes["lr_milestones"] = tuple(max(1, int(m * scale)) for m in cfg.lr_milestones)
+        changes.setdefault("warmup_steps", min(cfg.warmup_steps, max(1, changes["steps"] // 10)))
+    cfg = cfg.replace(**changes)
+    if args.val_data:
+        val_set = _coco_folder(args.val_data, "--val-data")
+    elif train_set is None:
+        val_set = _shapes(args.num_images, args.val_seed, cfg.image_size)
+    else:
+        val_set = None
+    print(f"training {cfg.steps} steps, batch {cfg.batch_size}, into {args.out}")
+    try:
+        result = train(cfg, args.out, train_dataset=train_set, val_dataset=val_set, resume=args.resume,
+                       checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                       progress=not args.no_progress)
+    except NonFiniteLossError as e:
+        print(f"minimaskrcnn train: {e}")
+        return 1
+    if result.interrupted:
+        return 130
+    for ev in result.evaluations[-1:]:
+        print(f"step {ev['step']}: " + ", ".join(f"{t} AP {ev[t]['AP']:.3f} AP50 {ev[t]['AP50']:.3f}"
+                                                 for t in ("bbox", "segm") if t in ev))
+    print(f"wrote {args.out}/model_final.npz, checkpoint.npz, log.csv, loss.png")
+    return 0
+
+
+# -- evaluate ------------------------------------------------------------------------
+
+
+def add_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="COCO box and mask AP of a checkpoint",
+        description="Evaluate a checkpoint on a COCO-format folder (categories matched to the model's "
+                    "by name) or, by default, on a generated shapes validation set.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="model or training checkpoint (.npz)")
+    p.add_argument("--data", metavar="DIR", help="COCO-format dataset: DIR/annotations.json + DIR/images/")
+    _add_shapes_val_args(p, 200)
+    p.add_argument("--results", default="runs/evaluate/results.json", metavar="PATH",
+                   help="where to write the COCO results JSON (default: runs/evaluate/results.json)")
+    p.add_argument("--json", metavar="OUT", dest="json_out",
+                   help='also write {"bbox": {...}, "segm": {...}} with the twelve summary figures')
+    p.set_defaults(run=run_evaluate)
+
+
+def evaluate_checkpoint(model, dataset, progress: bool = True):
+    """(results {iou_type: EvalResult}, predictions in the dataset's labels)."""
+    from minimaskrcnn.evaluation import evaluate
+    from minimaskrcnn.inference import predict_dataset
+
+    names = list(dataset.class_names)
+    to_dataset = {k + 1: names.index(n) + 1 for k, n in enumerate(model.cfg.class_names) if n in names}
+    if not to_dataset:
+        raise CliError(f"no category of the dataset {names} is one of the model's {list(model.cfg.class_names)}")
+    preds = []
+    for p in predict_dataset(model, dataset, progress=progress):
+        keep = [i for i, label in enumerate(p["labels"]) if int(label) in to_dataset]
+        q = {k: v[keep] for k, v in p.items()}
+        q["labels"] = q["labels"].copy()
+        for i, label in enumerate(q["labels"]):
+            q["labels"][i] = to_dataset[int(label)]
+        preds.append(q)
+    iou_types = ("bbox", "segm") if model.cfg.mask_on else ("bbox",)
+    return evaluate(dataset, preds, iou_types=iou_types, class_names=dataset.class_names), preds
+
+
+def _write_results(dataset, preds, path) -> None:
+    from minimaskrcnn.datasets import write_coco_results
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ids = [dataset[i]["image_id"] for i in range(len(dataset))]
+    write_coco_results(preds, ids, path, getattr(dataset, "category_ids", None))
+
+
+def run_evaluate(args) -> int:
+    model = _load_model(args.checkpoint)
+    if args.data:
+        dataset = _coco_folder(args.data, "--data")
+    else:
+        dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size)
+    results, preds = evaluate_checkpoint(model, dataset)
+    for r in results.values():
+        print(r.summary())
+        print()
+    _write_results(dataset, preds, args.results)
+    print(f"wrote {args.results}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({t: r.stats for t, r in results.items()}, f, indent=2)
+        print(f"wrote {args.json_out}")
+    return 0
+
+
+# -- predict -------------------------------------------------------------------------
+
+
+def add_predict(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict", help="detect and segment objects in image files",
+        description="Run a checkpoint on image files; write one overlay PNG per image and a COCO "
+                    "results JSON (image_id = position in the argument list).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any size, any PIL format)")
+    p.add_argument("--checkpoint", default=str(TOY_MODEL), metavar="PATH",
+                   help="model checkpoint (default: the shipped toy model data/toy_model.npz)")
+    p.add_argument("--out", default="runs/predict", metavar="DIR", help="output directory (default: runs/predict)")
+    p.add_argument("--score-thresh", type=float, default=0.5, metavar="S",
+                   help="draw detections scoring at least S (default: 0.5; the JSON keeps all)")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    from minimaskrcnn.datasets import write_coco_results
+    from minimaskrcnn.inference import predict_images
+    from minimaskrcnn.visualize import draw_instances
+
+    model = _load_model(args.checkpoint)
+    images = []
+    for path in args.images:
+        try:
+            with Image.open(path) as im:
+                images.append(np.asarray(im.convert("RGB")))
+        except OSError as e:
+            raise CliError(f"IMAGE {path}: cannot read ({e})") from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    preds = predict_images(model, images)
+    for path, image, p in zip(args.images, images, preds):
+        keep = p["scores"] >= args.score_thresh
+        fig = draw_instances(image, p["boxes"][keep], p["labels"][keep], p["scores"][keep],
+                             p["masks"][keep] if "masks" in p else None, model.cfg.class_names)
+        target = out / f"{Path(path).stem}_pred.png"
+        fig.savefig(target, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        print(f"{path}: {int(keep.sum())} detections >= {args.score_thresh} -> {target}")
+    write_coco_results(preds, list(range(len(preds))), out / "results.json")
+    print(f"wrote {out / 'results.json'}")
+    return 0
+
+
+# -- demo ----------------------------------------------------------------------------
+
+
+def add_demo(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo", help="evaluate the shipped toy model on fresh shapes and draw its masks",
+        description="Generate a shapes validation set, load the toy model shipped in data/, print its box "
+                    "and mask AP, and save a picture of predicted masks.")
+    p.add_argument("--checkpoint", default=str(TOY_MODEL), metavar="PATH",
+                   help="model to show (default: data/toy_model.npz)")
+    _add_shapes_val_args(p, 100)
+    p.add_argument("--out", default="runs/demo", metavar="DIR", help="where to save the picture (default: runs/demo)")
+    p.set_defaults(run=run_demo)
+
+
+def run_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from minimaskrcnn.visualize.grid import draw_prediction_grid
+
+    start = time.perf_counter()
+    model = _load_model(args.checkpoint)
+    print(f"loaded {args.checkpoint} ({model.num_parameters():,} parameters)")
+    dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size)
+    print(f"generated {len(dataset)} validation images (seed {args.val_seed}); predicting...")
+    results, preds = evaluate_checkpoint(model, dataset)
+    for r in results.values():
+        print(r.summary())
+        print()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = draw_prediction_grid([dataset[i] for i in range(8)], preds[:8], model.cfg.class_names)
+    fig.savefig(out / "predictions.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    print(f"saved a picture of predicted masks to {out / 'predictions.png'} "
+          f"({time.perf_counter() - start:.0f} s in all)")
+    return 0
+
+
+COMMANDS = [add_train, add_evaluate, add_predict, add_demo]

@@ -1,0 +1,236 @@
+"""Training: the loop that turns a randomly initialised Mask R-CNN into a detector.
+
+One step::
+
+    images, targets = next batch (random horizontal flip)
+    losses = model.forward(images, targets, rng)     # all five losses
+    model.zero_grad(); model.backward()
+    clip_grad_norm(model, cfg.clip_grad_norm)
+    optimizer.step(lr=schedule.lr_at(step))          # SGD, momentum, weight decay
+
+Everything random in step ``s`` (which images, flips, anchor and RoI sampling)
+derives from ``(cfg.seed, s)``, and the optimizer's momentum is saved with
+the weights, so ``resume`` continues exactly as an uninterrupted run would.
+
+Safety:
+
+* checkpoints are written atomically (``checkpoint.atomic_savez``) every
+  ``checkpoint_every`` steps and at the end;
+* Ctrl-C saves the last completed step before exiting;
+* a non-finite loss or gradient stops training with ``NonFiniteLossError``
+  naming the step; the last good checkpoint is left as it was.
+
+Outputs in ``out_dir``: ``checkpoint.npz`` (latest, resumable), ``model_final.npz``
+(weights + config), ``log.csv`` / ``log.json`` (one row per logged step),
+``loss.png`` and, if evaluation ran, ``eval.json``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minimaskrcnn.checkpoint import atomic_savez, load_npz
+from minimaskrcnn.config import Config
+from minimaskrcnn.datasets.transforms import collate, hflip, resize_and_pad
+from minimaskrcnn.model.mask_rcnn import MaskRCNN
+from minimaskrcnn.nn.optim import SGD, WarmupStepLR, clip_grad_norm
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a step produces a NaN/inf loss or gradient."""
+
+
+@dataclass
+class TrainResult:
+    model: MaskRCNN
+    history: list = field(default_factory=list)  # one dict per logged step
+    evaluations: list = field(default_factory=list)  # one dict per evaluation
+    step: int = 0
+    interrupted: bool = False
+
+
+class BatchSampler:
+    """Which dataset indices make up step ``s``'s batch: epochs of seeded permutations."""
+
+    def __init__(self, num_items: int, batch_size: int, seed: int):
+        if num_items < 1:
+            raise ValueError("dataset: the training dataset is empty")
+        self.n, self.batch_size, self.seed = num_items, batch_size, seed
+        self._perm_epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> list[int]:
+        out = []
+        for k in range(step * self.batch_size, (step + 1) * self.batch_size):
+            epoch, pos = divmod(k, self.n)
+            if epoch != self._perm_epoch:
+                self._perm = np.random.default_rng([self.seed, 2, epoch]).permutation(self.n)
+                self._perm_epoch = epoch
+            out.append(int(self._perm[pos]))
+        return out
+
+
+def load_batch(dataset, indices, image_size: int, rng, hflip_prob: float):
+    samples = []
+    for i in indices:
+        s, _ = resize_and_pad(dataset[i], image_size)
+        if rng.random() < hflip_prob:
+            s = hflip(s)
+        samples.append(s)
+    return collate(samples)
+
+
+def step_rng(seed: int, step: int):
+    return np.random.default_rng([seed, 1, step])
+
+
+def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, resume: bool = False,
+          checkpoint_every: int = 100, eval_every: int = 0, log_every: int = 10,
+          progress: bool = True, max_steps: int | None = None) -> TrainResult:
+    """Train ``cfg.steps`` steps (or up to ``max_steps`` this call), saving into ``out_dir``.
+
+    Args:
+        cfg: model and training settings.
+        train_dataset: any dataset of samples; default: generated shapes
+            (fresh images every step, seed ``cfg.seed``).
+        val_dataset: evaluated every ``eval_every`` steps (0: only at the end)
+            with box and mask AP; ``None`` skips evaluation.
+        resume: continue from ``out_dir/checkpoint.npz``.
+        max_steps: stop early after this global step (for tests and demos).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    if train_dataset is None:
+        from minimaskrcnn.datasets.shapes import ShapesConfig, ShapesDataset
+
+        shapes_cfg = ShapesConfig(image_size=cfg.image_size)
+        train_dataset = ShapesDataset(cfg.steps * cfg.batch_size, seed=cfg.seed, config=shapes_cfg)
+    ckpt_path = os.path.join(out_dir, "checkpoint.npz")
+    model = MaskRCNN(cfg)
+    optimizer = SGD(model, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    schedule = WarmupStepLR(cfg.base_lr, cfg.warmup_steps, milestones=cfg.lr_milestones,
+                            gamma=cfg.lr_gamma)
+    result = TrainResult(model=model)
+    if resume:
+        result.step, result.history, result.evaluations = _restore(ckpt_path, model, optimizer, cfg)
+    sampler = BatchSampler(len(train_dataset), cfg.batch_size, cfg.seed)
+    last_step = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+
+    def save():
+        _save(ckpt_path, model, optimizer, result)
+
+    bar = _progress(result.step, last_step, progress)
+    try:
+        while result.step < last_step:
+            step = result.step
+            t0 = time.perf_counter()
+            rng = step_rng(cfg.seed, step)
+            images, targets = load_batch(train_dataset, sampler.indices(step), cfg.image_size, rng,
+                                         cfg.hflip_prob)
+            try:
+                losses = model.forward(images, targets, rng)
+            except ValueError as e:  # the losses refuse NaN/inf inputs: the weights have diverged
+                if "NaN or infinite" not in str(e):
+                    raise
+                raise NonFiniteLossError(_nonfinite_message(step, {"loss": math.nan}, ckpt_path)) from e
+            if not math.isfinite(losses["loss"]):
+                raise NonFiniteLossError(_nonfinite_message(step, losses, ckpt_path))
+            model.zero_grad()
+            model.backward()
+            grad_norm = clip_grad_norm(model, cfg.clip_grad_norm)
+            if not math.isfinite(grad_norm):
+                raise NonFiniteLossError(_nonfinite_message(step, {"grad_norm": grad_norm}, ckpt_path))
+            lr = schedule.lr_at(step)
+            optimizer.step(lr=lr)
+            result.step = step + 1
+            dt = time.perf_counter() - t0
+            if step % log_every == 0 or result.step == last_step:
+                row = {"step": step, "lr": lr, "grad_norm": grad_norm, "seconds": dt,
+                       "images_per_s": len(images) / dt, **losses}
+                result.history.append(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['loss']:.3f}", mask=f"{losses.get('loss_mask', 0):.3f}",
+                            img_s=f"{len(images) / dt:.1f}")
+            if eval_every and val_dataset is not None and result.step % eval_every == 0:
+                result.evaluations.append(_evaluate(model, val_dataset, result.step))
+            if result.step % checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        result.interrupted = True
+        save()
+        bar.write(f"interrupted: saved step {result.step} to {ckpt_path}")
+        bar.close()
+        return result
+    bar.close()
+    if val_dataset is not None and (not result.evaluations or result.evaluations[-1]["step"] != result.step):
+        result.evaluations.append(_evaluate(model, val_dataset, result.step))
+    save()
+    if result.step == cfg.steps:
+        model.save(os.path.join(out_dir, "model_final.npz"))
+    write_logs(out_dir, result)
+    return result
+
+
+def _evaluate(model, dataset, step: int) -> dict:
+    from minimaskrcnn.inference import evaluate_model
+
+    results = evaluate_model(model, dataset)
+    return {"step": step, **{t: r.stats for t, r in results.items()}}
+
+
+def _nonfinite_message(step: int, values: dict, ckpt_path: str) -> str:
+    bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
+    where = ckpt_path if os.path.exists(ckpt_path) else "none written yet"
+    return f"non-finite loss at step {step}: {bad}; stopped. Last good checkpoint: {where}"
+
+
+def _save(path: str, model, optimizer, result: TrainResult) -> None:
+    arrays = model.checkpoint_arrays()
+    arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+    arrays["step"] = np.array(result.step)
+    arrays["history"] = np.array(json.dumps({"history": result.history,
+                                             "evaluations": result.evaluations}))
+    atomic_savez(path, arrays)
+
+
+def _restore(path: str, model, optimizer, cfg: Config):
+    data = load_npz(path)
+    stored = Config.from_json(str(data["config"]))
+    if stored != cfg:
+        raise ValueError(f"resume: {path} was trained with a different config")
+    model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
+    optimizer.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("optim/")})
+    logs = json.loads(str(data["history"]))
+    return int(data["step"]), logs["history"], logs["evaluations"]
+
+
+def _progress(start: int, total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, disable=not enabled, desc="train", unit="step",
+                dynamic_ncols=True)
+
+
+def write_logs(out_dir: str, result: TrainResult) -> None:
+    """log.csv, log.json and loss.png from the training history."""
+    hist = result.history
+    with open(os.path.join(out_dir, "log.json"), "w") as f:
+        json.dump({"history": hist, "evaluations": result.evaluations}, f, indent=1)
+    if not hist:
+        return
+    keys = list(dict.fromkeys(k for row in hist for k in row))
+    with open(os.path.join(out_dir, "log.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(hist)
+    from minimaskrcnn.visualize.training import plot_history
+
+    fig = plot_history(hist, result.evaluations)
+    fig.savefig(os.path.join(out_dir, "loss.png"), dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
