@@ -333,4 +333,9 @@ class CocoDataset:
             "labels": np.array([self.label_of_category[a["category_id"]] for a in anns], np.int64)[keep],
             "iscrowd": np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)[keep],
             "image_id": int(info["id"]),
+            **{k: v[keep] for k, v in self.extra_fields(anns).items()},
         }
+
+    def extra_fields(self, anns: list[dict]) -> dict:
+        """Per-annotation arrays (first axis len(anns)) a subclass adds to each sample; none here."""
+        return {}
