@@ -1,4 +1,4 @@
-"""COCO-style evaluation of boxes ("bbox") and masks ("segm"), written from scratch.
+"""COCO-style evaluation of boxes ("bbox"), masks ("segm") and keypoints ("keypoints"), from scratch.
 
 The numbers agree with pycocotools' COCOeval (to floating-point round-off, in
 practice bit for bit): IoU thresholds 0.50:0.05:0.95, 101 recall points,
@@ -33,6 +33,12 @@ Public API
 ``plot_precision_recall(result, category=None, iou_thresholds=(0.5, 0.75, None), area="all",
 max_dets=100, ax=None) -> Figure``;  ``format_summary(result) -> str``
 
+Keypoints (``keypoints.py``): ``iou_types=("keypoints",)`` scores with OKS
+(object keypoint similarity) instead of IoU, with per-keypoint sigmas
+(``keypoint_sigmas=``, the dataset's ``keypoint_sigmas``, or COCO's for its 17
+person keypoints), 20 detections per image and ten figures
+``KEYPOINT_STAT_KEYS``; ``oks_naive`` / ``oks_pairs`` compute OKS.
+
 Building blocks, for reading and teaching: ``box_iou`` (iou.py), ``match_naive``
 (matching.py), ``Instances`` + ``evaluate_instances`` + ``accumulate`` (cocoeval.py).
 Example::
@@ -45,8 +51,10 @@ from minimaskrcnn.evaluation.api import evaluate, evaluate_coco
 from minimaskrcnn.evaluation.cocoeval import (AREA_RANGES, IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS,
                                               Instances, accumulate, evaluate_instances)
 from minimaskrcnn.evaluation.iou import box_iou
+from minimaskrcnn.evaluation.keypoints import COCO_PERSON_SIGMAS, oks_naive, oks_pairs
 from minimaskrcnn.evaluation.matching import evaluate_block_naive, match_naive
 from minimaskrcnn.evaluation.result import EvalResult
 from minimaskrcnn.evaluation.summary import format_summary, plot_precision_recall
 
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+KEYPOINT_STAT_KEYS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")

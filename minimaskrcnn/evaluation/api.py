@@ -12,18 +12,32 @@ from minimaskrcnn.datasets.coco import (check_prediction, load_annotations, read
                                         segmentations_to_counts, xyxy_to_xywh)
 from minimaskrcnn.datasets.rle_iou import areas_from_counts, bboxes_from_counts
 from minimaskrcnn.evaluation.cocoeval import Instances, evaluate_instances
+from minimaskrcnn.evaluation.keypoints import keypoint_extent_areas, keypoint_table, resolve_sigmas
 from minimaskrcnn.evaluation.result import EvalResult
 
-IOU_TYPES = ("bbox", "segm")
+IOU_TYPES = ("bbox", "segm")  # the default
+ALL_IOU_TYPES = ("bbox", "segm", "keypoints")
 
 
 def _check_iou_types(iou_types) -> tuple[str, ...]:
     if isinstance(iou_types, str):
         iou_types = (iou_types,)
     iou_types = tuple(iou_types)
-    if not iou_types or any(t not in IOU_TYPES for t in iou_types):
-        raise ValueError(f"iou_types: expected a non-empty subset of {IOU_TYPES}, got {iou_types}")
+    if not iou_types or any(t not in ALL_IOU_TYPES for t in iou_types):
+        raise ValueError(f"iou_types: expected a non-empty subset of {ALL_IOU_TYPES}, got {iou_types}")
     return iou_types
+
+
+def _keypoints(array, rows: int, num_keypoints, what: str) -> np.ndarray:
+    """Check an (rows, K, 3) keypoint array (K = num_keypoints, or any K when None)."""
+    kp = np.asarray(array, dtype=np.float64) if array is not None else None
+    if kp is not None and rows == 0 and kp.size == 0:
+        kp = kp.reshape(0, num_keypoints or 0, 3)
+    if kp is None or kp.ndim != 3 or kp.shape[0] != rows or kp.shape[2] != 3 \
+            or (num_keypoints is not None and kp.shape[1] != num_keypoints) or not np.isfinite(kp).all():
+        raise ValueError(f"{what}: expected finite keypoints of shape ({rows}, {num_keypoints or 'K'}, 3), "
+                         f"got {None if kp is None else kp.shape} (needed for iou_types 'keypoints')")
+    return kp
 
 
 def _concat_counts(pieces):
@@ -33,7 +47,8 @@ def _concat_counts(pieces):
     return counts.astype(np.uint32), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
-def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dict[str, EvalResult]:
+def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None,
+             keypoint_sigmas=None) -> dict[str, EvalResult]:
     """COCO evaluation of predictions against samples, in memory.
 
     dataset: samples (any iterable of sample dicts: ShapesDataset, CocoDataset, list).
@@ -42,6 +57,9 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dic
     "masks" (D, H, W) bool for "segm". May be a generator (masks are encoded to
     RLE image by image, so all predictions never need to sit in memory at once).
     class_names: names of labels 1..K (default: ``dataset.class_names``).
+    "keypoints" needs samples with "keypoints" (G, K, 3) [x, y, v], predictions
+    with "keypoints" (D, K, 3) [x, y, score], and OKS sigmas: ``keypoint_sigmas``,
+    else ``dataset.keypoint_sigmas``, else COCO's when K = 17 (see ``keypoints.py``).
     Ground-truth areas are mask pixel counts; detection areas are box areas for
     "bbox" and mask areas for "segm". Returns {iou_type: EvalResult}.
 
@@ -50,10 +68,11 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dic
     area rather than its pixel count, which can move objects between size ranges.
     """
     iou_types = _check_iou_types(iou_types)
-    need_masks = "segm" in iou_types
+    need_masks, need_keypoints = "segm" in iou_types, "keypoints" in iou_types
     if class_names is None:
         class_names = getattr(dataset, "class_names", None)
     gt_rows, dt_rows, gt_rle, dt_rle, image_ids = [], [], [], [], []
+    gt_kp, dt_kp, num_keypoints = [], [], None
     predictions = iter(predictions)
     for i, sample in enumerate(dataset):
         try:
@@ -78,6 +97,10 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dic
         if need_masks:
             gt_rle.append(rle.encode_counts_batch(np.asarray(masks, dtype=bool)))
             dt_rle.append(rle.encode_counts_batch(p["masks"]))
+        if need_keypoints:
+            gt_kp.append(_keypoints(sample.get("keypoints"), len(labels), num_keypoints, f"samples[{i}]"))
+            num_keypoints = gt_kp[-1].shape[1]
+            dt_kp.append(_keypoints(pred.get("keypoints"), len(p["labels"]), num_keypoints, f"predictions[{i}]"))
     if next(predictions, None) is not None:
         raise ValueError("predictions: more predictions than samples")
     if len(set(image_ids)) != len(image_ids):
@@ -103,13 +126,29 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None) -> dic
     if need_masks:
         gt.counts, gt.offsets = _concat_counts(gt_rle)
         dt.counts, dt.offsets = _concat_counts(dt_rle)
+    sigmas = None
+    if need_keypoints:
+        K = num_keypoints or 0
+        gt.keypoints = np.concatenate(gt_kp) if gt_kp else np.zeros((0, K, 3))
+        dt.keypoints = np.concatenate(dt_kp) if dt_kp else np.zeros((0, K, 3))
+        sigmas = resolve_sigmas(keypoint_sigmas, K, dataset)
     category_ids = list(range(1, len(class_names) + 1))
     results = {}
     for iou_type in iou_types:
+        table = dt  # detection areas: box areas, or mask areas for segm
         if iou_type == "segm":
-            dt = Instances(**{**vars(dt), "area": areas_from_counts(dt.counts, dt.offsets).astype(np.float64)})
-        results[iou_type] = evaluate_instances(gt, dt, image_ids, category_ids, iou_type, class_names)
+            table = Instances(**{**vars(dt), "area": areas_from_counts(dt.counts, dt.offsets).astype(np.float64)})
+        results[iou_type] = evaluate_instances(gt, table, image_ids, category_ids, iou_type, class_names, sigmas)
     return results
+
+
+def _num_keypoints(index) -> int:
+    """K: the length of the categories' ``keypoints`` name lists (which must agree)."""
+    lengths = {len(c["keypoints"]) for c in index.categories if c.get("keypoints")}
+    if len(lengths) != 1:
+        raise ValueError(f"{index.source}: keypoints evaluation needs categories with 'keypoints' names "
+                         f"(all of one length), got lengths {sorted(lengths)}")
+    return lengths.pop()
 
 
 def _gt_from_coco(index, need_masks: bool) -> Instances:
@@ -142,7 +181,7 @@ def _gt_from_coco(index, need_masks: bool) -> Instances:
     return gt
 
 
-def _dt_from_coco(results, index, name: str, need_masks: bool) -> Instances:
+def _dt_from_coco(results, index, name: str, need_masks: bool, num_keypoints=None) -> Instances:
     """Detections as pycocotools' loadRes reads them (see ``evaluate_coco``)."""
     if not isinstance(results, list):
         raise ValueError(f"{name}: expected a JSON list of detections, got a {type(results).__name__}")
@@ -157,9 +196,11 @@ def _dt_from_coco(results, index, name: str, need_masks: bool) -> Instances:
         if not isinstance(r["score"], (int, float)) or not np.isfinite(r["score"]):
             raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'score' must be a finite number")
     box_mode = bool(results) and bool(results[0].get("bbox"))  # decided by the first result, like loadRes
-    if results and not box_mode and "segmentation" not in results[0]:
-        raise ValueError(f"{name}: result 0 has neither 'bbox' nor 'segmentation'")
-    field = "bbox" if box_mode else "segmentation"
+    keypoint_mode = bool(results) and not box_mode and "segmentation" not in results[0] \
+        and "keypoints" in results[0]
+    if results and not box_mode and not keypoint_mode and "segmentation" not in results[0]:
+        raise ValueError(f"{name}: result 0 has neither 'bbox' nor 'segmentation' nor 'keypoints'")
+    field = "bbox" if box_mode else "keypoints" if keypoint_mode else "segmentation"
     for i, r in enumerate(results):
         if r.get(field) is None:
             raise ValueError(f"{name}: result {i} (image id {r['image_id']}): missing '{field}' "
@@ -175,7 +216,14 @@ def _dt_from_coco(results, index, name: str, need_masks: bool) -> Instances:
     if box_mode:
         dt.bbox[:] = [r["bbox"] for r in results] if results else np.zeros((0, 4))
         dt.area = dt.bbox[:, 2] * dt.bbox[:, 3]
-    if need_masks or not box_mode:
+    if num_keypoints is not None or keypoint_mode:
+        K = num_keypoints if num_keypoints is not None else len(results[0]["keypoints"]) // 3
+        dt.keypoints = keypoint_table(results, K, where, ground_truth=False)
+    if keypoint_mode:  # loadRes: area and box of the keypoints' extent
+        dt.area = keypoint_extent_areas(dt.keypoints)
+        lo, hi = dt.keypoints[:, :, :2].min(axis=1), dt.keypoints[:, :, :2].max(axis=1)
+        dt.bbox = np.concatenate([lo, hi - lo], axis=1)
+    if need_masks or not (box_mode or keypoint_mode):
         def segmentation(r):
             if r.get("segmentation") is not None:
                 return r["segmentation"]
@@ -183,7 +231,7 @@ def _dt_from_coco(results, index, name: str, need_masks: bool) -> Instances:
             return [[x, y, x, y + h, x + w, y + h, x + w, y]]
         dt.counts, dt.offsets = segmentations_to_counts([segmentation(r) for r in results],
                                                         [s[0] for s in sizes], [s[1] for s in sizes], where)
-    if not box_mode:
+    if not (box_mode or keypoint_mode):
         dt.area = areas_from_counts(dt.counts, dt.offsets).astype(np.float64)
         computed = bboxes_from_counts(dt.counts, dt.offsets, [s[0] for s in sizes])
         for i, r in enumerate(results):
@@ -191,7 +239,7 @@ def _dt_from_coco(results, index, name: str, need_masks: bool) -> Instances:
     return dt
 
 
-def evaluate_coco(annotations, results, iou_types=IOU_TYPES) -> dict[str, EvalResult]:
+def evaluate_coco(annotations, results, iou_types=IOU_TYPES, keypoint_sigmas=None) -> dict[str, EvalResult]:
     """COCO evaluation of a results list against an annotations file, like pycocotools.
 
     annotations: path to a COCO annotations JSON (or a directory holding
@@ -206,6 +254,12 @@ def evaluate_coco(annotations, results, iou_types=IOU_TYPES) -> dict[str, EvalRe
     come from the masks. Results of unknown categories are ignored; results of
     unknown images, malformed entries and an empty list are handled with an
     error / COCO's defined values rather than pycocotools' crash.
+
+    "keypoints": annotations and results carry flat ``keypoints`` lists (see
+    ``datasets/coco_keypoints.py``), compared as stored. OKS sigmas:
+    ``keypoint_sigmas``, else the category's ``keypoint_sigmas`` field (written
+    by our writer), else COCO's for its 17 person keypoints. Results with
+    neither "bbox" nor "segmentation" take area and box from their keypoints.
     """
     iou_types = _check_iou_types(iou_types)
     index = load_annotations(annotations)
@@ -213,7 +267,14 @@ def evaluate_coco(annotations, results, iou_types=IOU_TYPES) -> dict[str, EvalRe
     results = read_json(results, "results")
     need_masks = "segm" in iou_types
     gt = _gt_from_coco(index, need_masks)
-    dt = _dt_from_coco(results, index, name, need_masks)
+    K, sigmas = None, None
+    if "keypoints" in iou_types:
+        K = _num_keypoints(index)
+        stored = next((c.get("keypoint_sigmas") for c in index.categories if c.get("keypoints")), None)
+        sigmas = resolve_sigmas(keypoint_sigmas if keypoint_sigmas is not None else stored, K)
+        gt.keypoints = keypoint_table(index.annotations, K, lambda i: index.where(index.annotations[i]),
+                                      ground_truth=True)
+    dt = _dt_from_coco(results, index, name, need_masks, K)
     image_ids = [img["id"] for img in index.images]
     names = [c["name"] for c in index.categories]
-    return {t: evaluate_instances(gt, dt, image_ids, index.category_ids, t, names) for t in iou_types}
+    return {t: evaluate_instances(gt, dt, image_ids, index.category_ids, t, names, sigmas) for t in iou_types}

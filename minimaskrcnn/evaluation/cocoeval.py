@@ -26,6 +26,9 @@ The protocol in five steps (the same as pycocotools' COCOeval):
 Area ranges are inclusive on both ends (an object of exactly 32**2 pixels is
 both "small" and "medium"); areas are the annotations' ``area`` fields (mask
 pixel counts) for ground truths, and box or mask areas for detections.
+
+``iou_type="keypoints"`` runs the same five steps with OKS in place of IoU and
+COCO's keypoint settings (20 detections, no "small" range): see ``keypoints.py``.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import numpy as np
 
 from minimaskrcnn.datasets.rle_iou import pair_iou
 from minimaskrcnn.evaluation.iou import block_pairs, box_iou_pairs
+from minimaskrcnn.evaluation.keypoints import KEYPOINT_AREA_RANGES, KEYPOINT_MAX_DETS, oks_pairs
 from minimaskrcnn.evaluation.matching import match_blocks
 from minimaskrcnn.evaluation.result import EvalResult
 
@@ -52,6 +56,8 @@ class Instances:
     (x, y, w, h); for ground truths ``iscrowd`` (N,) bool and ``ann_id`` (N,) int64;
     for detections ``score`` (N,) float64. Masks, when present, as run-length
     counts: RLE n is ``counts[offsets[n]:offsets[n + 1]]`` (see ``rle.py``).
+    Keypoints, when present: (N, K, 3) float64 rows [x, y, v] (ground truths)
+    or [x, y, score] (detections).
     """
 
     image_id: np.ndarray
@@ -63,6 +69,7 @@ class Instances:
     ann_id: np.ndarray | None = None
     counts: np.ndarray | None = None
     offsets: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -78,19 +85,24 @@ class Instances:
             run = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
             counts = counts[np.repeat(starts, lengths) + run]
         return Instances(pick(self.image_id), pick(self.category_id), pick(self.area), pick(self.bbox),
-                         pick(self.score), pick(self.iscrowd), pick(self.ann_id), counts, offsets)
+                         pick(self.score), pick(self.iscrowd), pick(self.ann_id), counts, offsets,
+                         pick(self.keypoints))
 
 
 def evaluate_instances(gt: Instances, dt: Instances, image_ids, category_ids, iou_type: str,
-                       class_names=None) -> EvalResult:
-    """Run the protocol (steps 1-5 above) for ``iou_type`` "bbox" or "segm".
+                       class_names=None, keypoint_sigmas=None) -> EvalResult:
+    """Run the protocol (steps 1-5 above) for ``iou_type`` "bbox", "segm" or "keypoints".
 
     image_ids, category_ids: what is evaluated (each sorted and deduplicated).
     Instances of other images or categories are dropped, as pycocotools does.
     class_names: one per entry of category_ids, in the same order (default: the ids as text).
+    keypoint_sigmas: (K,) OKS sigmas, needed for "keypoints" (both tables then carry ``keypoints``).
     """
-    if iou_type not in ("bbox", "segm"):
-        raise ValueError(f"iou_type: expected 'bbox' or 'segm', got {iou_type!r}")
+    if iou_type not in ("bbox", "segm", "keypoints"):
+        raise ValueError(f"iou_type: expected 'bbox', 'segm' or 'keypoints', got {iou_type!r}")
+    keypoints = iou_type == "keypoints"
+    area_ranges = KEYPOINT_AREA_RANGES if keypoints else AREA_RANGES
+    max_dets = KEYPOINT_MAX_DETS if keypoints else MAX_DETS
     given_ids = [int(c) for c in category_ids]
     if class_names is not None and len(class_names) != len(given_ids):
         raise ValueError(f"class_names: expected {len(given_ids)} names (one per category), got {len(class_names)}")
@@ -98,7 +110,7 @@ def evaluate_instances(gt: Instances, dt: Instances, image_ids, category_ids, io
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     category_ids = np.unique(np.asarray(given_ids, dtype=np.int64))
     I, K = len(image_ids), len(category_ids)
-    max_det = MAX_DETS[-1]
+    max_det = max_dets[-1]
 
     # 1. blocks: sort by (category, image[, -score]); stable, so ties keep their order
     def block_keys(table):
@@ -131,37 +143,45 @@ def evaluate_instances(gt: Instances, dt: Instances, image_ids, category_ids, io
 
     # 2. IoU of every (detection, gt) pair of every block
     d_index, g_index, pair_start = block_pairs(dt_start, num_dt, gt_start, num_gt)
+    match_area = gt.area
     if iou_type == "bbox":
         ious = box_iou_pairs(dt.bbox[d_index], gt.bbox[g_index], gt.iscrowd[g_index])
+    elif keypoints:
+        ious = oks_pairs(dt.keypoints[d_index], gt.keypoints[g_index], gt.area[g_index], gt.bbox[g_index],
+                         keypoint_sigmas)
+        # pycocotools ignores a ground truth without labelled keypoints, as it ignores crowds;
+        # the matcher ignores every ground truth outside the area range: area -1 is outside all.
+        match_area = np.where((gt.keypoints[:, :, 2] > 0).any(axis=1), gt.area, -1.0)
     else:
         ious = pair_iou(dt.counts, dt.offsets, gt.counts, gt.offsets, d_index, g_index, gt.iscrowd)
 
     # 3. greedy matching for every block, area range and IoU threshold
     dt_matched, dt_ignore, gt_ignore = match_blocks(
-        dt_start, num_dt, gt_start, num_gt, pair_start, ious, gt.area, gt.iscrowd, gt.ann_id,
-        dt.area, list(AREA_RANGES.values()), IOU_THRESHOLDS)
+        dt_start, num_dt, gt_start, num_gt, pair_start, ious, match_area, gt.iscrowd, gt.ann_id,
+        dt.area, list(area_ranges.values()), IOU_THRESHOLDS)
 
     # 4. precision / recall per (category, area range, max detections)
     precision, recall, scores = accumulate(
         keys // max(I, 1), gt_key // max(I, 1), dt_key // max(I, 1), K,
-        dt.score, dt_rank, dt_matched, dt_ignore, gt_ignore)
+        dt.score, dt_rank, dt_matched, dt_ignore, gt_ignore, max_dets)
 
     return EvalResult(iou_type=iou_type, precision=precision, recall=recall, scores=scores,
                       category_ids=[int(c) for c in category_ids],
                       class_names=[str(name_of[int(c)]) for c in category_ids],
                       iou_thresholds=IOU_THRESHOLDS, recall_thresholds=RECALL_THRESHOLDS,
-                      area_ranges=dict(AREA_RANGES), max_dets=MAX_DETS,
+                      area_ranges=dict(area_ranges), max_dets=max_dets,
                       num_images=I, num_gt=len(gt), num_dt=len(dt))
 
 
-def accumulate(block_cat, gt_cat, dt_cat, K, dt_score, dt_rank, dt_matched, dt_ignore, gt_ignore):
+def accumulate(block_cat, gt_cat, dt_cat, K, dt_score, dt_rank, dt_matched, dt_ignore, gt_ignore,
+               max_dets=MAX_DETS):
     """Step 4. Returns precision (T, R, K, A, M), recall (T, K, A, M), scores (T, R, K, A, M).
 
     Rows of the dt/gt arrays are sorted by (category, image, -score), so each
     category is one contiguous slice. -1 marks settings with no ground truth.
     """
     A, T, _ = dt_matched.shape
-    R, M = len(RECALL_THRESHOLDS), len(MAX_DETS)
+    R, M = len(RECALL_THRESHOLDS), len(max_dets)
     precision = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
     scores = -np.ones((T, R, K, A, M))
@@ -171,7 +191,7 @@ def accumulate(block_cat, gt_cat, dt_cat, K, dt_score, dt_rank, dt_matched, dt_i
     gt_bounds = np.searchsorted(gt_cat, np.arange(K + 1))
     for k in np.flatnonzero(present):
         in_cat = np.arange(dt_bounds[k], dt_bounds[k + 1])
-        for m, max_det in enumerate(MAX_DETS):
+        for m, max_det in enumerate(max_dets):
             picked = in_cat[dt_rank[in_cat] < max_det]
             picked = picked[np.argsort(-dt_score[picked], kind="mergesort")]  # pool images, by score
             n = len(picked)

@@ -12,6 +12,18 @@ STAT_DEFINITIONS = {
     "AR1": ("AR", None, "all", 1), "AR10": ("AR", None, "all", 10), "AR100": ("AR", None, "all", 100),
     "ARs": ("AR", None, "small", 100), "ARm": ("AR", None, "medium", 100), "ARl": ("AR", None, "large", 100),
 }
+# the ten figures of COCO's keypoint summary (20 detections per image, no "small" range)
+KEYPOINT_STAT_DEFINITIONS = {
+    "AP": ("AP", None, "all", 20), "AP50": ("AP", 0.5, "all", 20), "AP75": ("AP", 0.75, "all", 20),
+    "APm": ("AP", None, "medium", 20), "APl": ("AP", None, "large", 20),
+    "AR": ("AR", None, "all", 20), "AR50": ("AR", 0.5, "all", 20), "AR75": ("AR", 0.75, "all", 20),
+    "ARm": ("AR", None, "medium", 20), "ARl": ("AR", None, "large", 20),
+}
+
+
+def stat_definitions(iou_type: str) -> dict:
+    """The summary figures of ``iou_type``: key -> (AP or AR, IoU or None, area, max dets)."""
+    return KEYPOINT_STAT_DEFINITIONS if iou_type == "keypoints" else STAT_DEFINITIONS
 
 
 def _mean_defined(values: np.ndarray) -> float:
@@ -22,17 +34,19 @@ def _mean_defined(values: np.ndarray) -> float:
 
 @dataclass
 class EvalResult:
-    """COCO evaluation of one iou_type ("bbox" or "segm").
+    """COCO evaluation of one iou_type ("bbox", "segm" or "keypoints").
 
     Arrays (T = 10 IoU thresholds, R = 101 recall points, K categories,
-    A = 4 area ranges all/small/medium/large, M = 3 max-detection settings 1/10/100):
+    A = 4 area ranges all/small/medium/large, M = 3 max-detection settings 1/10/100;
+    for "keypoints" OKS thresholds, A = 3 all/medium/large and M = 1 setting, 20):
 
     * ``precision`` (T, R, K, A, M): interpolated precision at each recall point;
     * ``recall``    (T, K, A, M):    highest recall reached;
     * ``scores``    (T, R, K, A, M): detection score at which each recall point is reached.
 
     -1 marks settings without ground truth. ``stats`` gives the twelve COCO
-    figures, ``per_class_ap`` AP per class name.
+    figures (ten for keypoints), ``per_class_ap`` AP per class name.
+    ``max_dets=None`` in the methods below means the largest setting (100, or 20).
     """
 
     iou_type: str
@@ -52,7 +66,7 @@ class EvalResult:
     def _select(self, array, kind, iou, area, max_dets, category):
         t = slice(None) if iou is None else np.flatnonzero(np.isclose(self.iou_thresholds, iou, rtol=0, atol=1e-9))
         a = list(self.area_ranges).index(area)
-        m = list(self.max_dets).index(max_dets)
+        m = list(self.max_dets).index(self.max_dets[-1] if max_dets is None else max_dets)
         k = slice(None) if category is None else [self._category_index(category)]
         return array[t][:, :, k, a, m] if kind == "AP" else array[t][:, k, a, m]
 
@@ -64,26 +78,29 @@ class EvalResult:
         raise ValueError(f"category: {category!r} is neither a class name {self.class_names} "
                          f"nor a category id {self.category_ids}")
 
-    def average_precision(self, iou=None, area="all", max_dets=100, category=None) -> float:
+    def average_precision(self, iou=None, area="all", max_dets=None, category=None) -> float:
         """Mean precision over recall points, IoU thresholds (or one ``iou``) and categories (or one)."""
         return _mean_defined(self._select(self.precision, "AP", iou, area, max_dets, category))
 
-    def average_recall(self, iou=None, area="all", max_dets=100, category=None) -> float:
+    def average_recall(self, iou=None, area="all", max_dets=None, category=None) -> float:
         """Mean of the highest recall over IoU thresholds (or one ``iou``) and categories (or one)."""
         return _mean_defined(self._select(self.recall, "AR", iou, area, max_dets, category))
 
     @property
     def stats(self) -> dict[str, float]:
-        """The twelve COCO figures under keys AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl."""
+        """The twelve COCO figures under keys AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl.
+
+        For "keypoints", COCO's ten: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl.
+        """
         out = {}
-        for key, (kind, iou, area, max_dets) in STAT_DEFINITIONS.items():
+        for key, (kind, iou, area, max_dets) in stat_definitions(self.iou_type).items():
             fn = self.average_precision if kind == "AP" else self.average_recall
             out[key] = fn(iou=iou, area=area, max_dets=max_dets)
         return out
 
     @property
     def per_class_ap(self) -> dict[str, float]:
-        """AP@[.50:.95] (area all, 100 detections) for each class name; -1 if it has no ground truth."""
+        """AP@[.50:.95] (area all, most detections) for each class name; -1 if it has no ground truth."""
         return {name: self.average_precision(category=name) for name in self.class_names}
 
     def per_class(self) -> dict[str, dict[str, float]]:

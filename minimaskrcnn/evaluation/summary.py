@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minimaskrcnn.evaluation.result import STAT_DEFINITIONS, EvalResult
+from minimaskrcnn.evaluation.result import EvalResult, stat_definitions
 
 
 def format_summary(result: EvalResult, per_class: bool = True) -> str:
@@ -12,7 +12,7 @@ def format_summary(result: EvalResult, per_class: bool = True) -> str:
              f"{result.num_dt} detections (-1 = undefined: no ground truth)"]
     first, last = result.iou_thresholds[0], result.iou_thresholds[-1]
     for key, value in result.stats.items():
-        kind, iou, area, max_dets = STAT_DEFINITIONS[key]
+        kind, iou, area, max_dets = stat_definitions(result.iou_type)[key]
         title = "Average Precision  (AP)" if kind == "AP" else "Average Recall     (AR)"
         iou_text = f"{first:0.2f}:{last:0.2f}" if iou is None else f"{iou:0.2f}"
         lines.append(f" {title} @[ IoU={iou_text:<9} | area={area:>6s} | maxDets={max_dets:>3d} ] "
@@ -28,7 +28,7 @@ def format_summary(result: EvalResult, per_class: bool = True) -> str:
 
 
 def plot_precision_recall(result: EvalResult, category=None, iou_thresholds=(0.5, 0.75, None),
-                          area: str = "all", max_dets: int = 100, ax=None):
+                          area: str = "all", max_dets: int | None = None, ax=None):
     """Interpolated precision against recall, one curve per IoU threshold.
 
     category: a class name or id, or None to average over classes with ground truth.
@@ -42,6 +42,7 @@ def plot_precision_recall(result: EvalResult, category=None, iou_thresholds=(0.5
         fig, ax = plt.subplots(figsize=(5, 4))
     else:
         fig = ax.figure
+    max_dets = result.max_dets[-1] if max_dets is None else max_dets
     a, m = list(result.area_ranges).index(area), list(result.max_dets).index(max_dets)
     k = slice(None) if category is None else [result._category_index(category)]
     for iou in iou_thresholds:
