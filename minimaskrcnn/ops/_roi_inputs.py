@@ -15,11 +15,11 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
-# Below about this many inner-loop operations (~2 ms on one core) a call runs on
+# Below about this many inner-loop operations (~8 ms on one core) a call runs on
 # one thread: waking the other threads costs microseconds on an idle machine, but
 # a whole scheduler time slice (several ms) when another process keeps the other
 # core busy -- more than the parallel loop would save.
-PARALLEL_MIN_WORK = 4_000_000
+PARALLEL_MIN_WORK = 16_000_000
 
 
 def check_features(features, name: str = "features") -> np.ndarray:

@@ -48,9 +48,10 @@ weights; in ``max`` mode only the winning sample (the first maximum) sends
 from ``features``, so in max mode it needs the forward input; in avg mode only
 its shape and dtype are used.
 
-In ``avg`` mode the results equal ``torchvision.ops.roi_align`` (arithmetic in
-the features' dtype, same order of operations) for every ``aligned`` and
-``sampling_ratio``.
+In ``avg`` mode the outputs equal ``torchvision.ops.roi_align`` bit for bit
+(arithmetic in the features' dtype, in the same order) for every ``aligned`` and
+``sampling_ratio``; the gradients agree to rounding (the kernel divides the
+upstream gradient by the sample count once per bin).
 """
 from __future__ import annotations
 
