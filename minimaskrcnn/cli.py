@@ -4,6 +4,8 @@ Commands::
 
     make-shapes OUT --num-images N [--seed S] [--size 128]
         write a toy shapes dataset as OUT/images/*.png + OUT/annotations.json (COCO)
+    make-keypoints OUT --num-images N [--seed S] [--size 128]
+        write toy stick figures with 9 keypoints each (COCO keypoints format)
     evaluate-results ANNOTATIONS RESULTS_JSON [--iou-type bbox|segm|both] [--json OUT]
         COCO evaluation of a results file; prints the summary tables
     train [--out DIR] [--data DIR] [--val-data DIR] [--steps N] [--set KEY=VALUE ...] [--resume]
@@ -81,6 +83,44 @@ def run_make_shapes(args) -> int:
     return 0
 
 
+# -- make-keypoints --------------------------------------------------------------
+
+
+def add_make_keypoints(subparsers) -> None:
+    p = subparsers.add_parser(
+        "make-keypoints", help="write a toy keypoint dataset (stick figures) in COCO keypoints format",
+        description="Generate stick figures (label 1 = person) with nine named keypoints each and write "
+                    "them as OUT/images/<id>.png plus OUT/annotations.json (COCO keypoints format: masks as "
+                    "RLE, keypoints as [x, y, v] triples, skeleton and OKS sigmas in the category).")
+    p.add_argument("out", metavar="OUT", help="output directory (created if missing)")
+    p.add_argument("--num-images", "-n", type=_int_at_least(1), required=True, metavar="N",
+                   help="number of images to write")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
+                   help="random seed; image i is drawn from (S, i) (default: 0)")
+    p.add_argument("--size", type=_int_at_least(16), default=128, metavar="PIXELS",
+                   help="image width and height in pixels, at least 16 (default: 128)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT/annotations.json instead of stopping")
+    p.set_defaults(run=run_make_keypoints)
+
+
+def run_make_keypoints(args) -> int:
+    from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoints_dataset
+    from minimaskrcnn.datasets.keypoints import KeypointsConfig, KeypointsDataset
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"OUT {out} exists and is not a directory")
+    if (out / "annotations.json").exists() and not args.overwrite:
+        raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
+    start = time.perf_counter()
+    dataset = KeypointsDataset(args.num_images, seed=args.seed, config=KeypointsConfig(image_size=args.size))
+    path = write_coco_keypoints_dataset(dataset, out)
+    print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
+          f"and {path} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 # -- evaluate-results -------------------------------------------------------------
 
 
@@ -135,7 +175,7 @@ def run_evaluate_results(args) -> int:
 
 # -- main -----------------------------------------------------------------------------
 
-COMMANDS = [add_make_shapes, add_evaluate_results]
+COMMANDS = [add_make_shapes, add_make_keypoints, add_evaluate_results]
 
 
 def build_parser() -> argparse.ArgumentParser:

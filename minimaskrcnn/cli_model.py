@@ -35,18 +35,23 @@ def _add_shapes_val_args(p, default_images: int) -> None:
                         "for training)")
 
 
-def _coco_folder(path: str, flag: str):
+def _coco_folder(path: str, flag: str, keypoints: bool = False):
     from minimaskrcnn.datasets import CocoDataset
+    from minimaskrcnn.datasets.coco_keypoints import CocoKeypointsDataset
 
     folder = Path(path)
     if not folder.exists():
         raise CliError(f"{flag} {folder}: no such file or directory")
-    return CocoDataset(folder)
+    return CocoKeypointsDataset(folder) if keypoints else CocoDataset(folder)
 
 
-def _shapes(num_images: int, seed: int, image_size: int):
+def _shapes(num_images: int, seed: int, image_size: int, keypoints: bool = False):
+    """Generated validation data: shapes, or stick figures for a keypoint model."""
     from minimaskrcnn.datasets import ShapesConfig, ShapesDataset
+    from minimaskrcnn.datasets.keypoints import KeypointsConfig, KeypointsDataset
 
+    if keypoints:
+        return KeypointsDataset(num_images, seed=seed, config=KeypointsConfig(image_size=image_size))
     return ShapesDataset(num_images, seed=seed, config=ShapesConfig(image_size=image_size))
 
 
@@ -120,18 +125,24 @@ def run_train(args) -> int:
     for flag, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "base_lr"), ("seed", "seed")):
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
-    train_set = _coco_folder(args.data, "--data") if args.data else None
+    keypoint_on = changes.get("keypoint_on", cfg.keypoint_on)
+    train_set = _coco_folder(args.data, "--data", keypoint_on) if args.data else None
     if train_set is not None:
         changes.setdefault("class_names", train_set.class_names)
+    if keypoint_on:  # the keypoint data's names: the COCO folder's, or the generated stick figures'
+        from minimaskrcnn.datasets.keypoints import CLASS_NAMES, KEYPOINT_NAMES
+
+        changes.setdefault("class_names", CLASS_NAMES)
+        changes.setdefault("keypoint_names", train_set.keypoint_names if train_set is not None else KEYPOINT_NAMES)
     if "steps" in changes and "lr_milestones" not in changes:  # keep the schedule's shape
         scale = changes["steps"] / cfg.steps
         changes["lr_milestones"] = tuple(max(1, int(m * scale)) for m in cfg.lr_milestones)
         changes.setdefault("warmup_steps", min(cfg.warmup_steps, max(1, changes["steps"] // 10)))
     cfg = cfg.replace(**changes)
     if args.val_data:
-        val_set = _coco_folder(args.val_data, "--val-data")
+        val_set = _coco_folder(args.val_data, "--val-data", cfg.keypoint_on)
     elif train_set is None:
-        val_set = _shapes(args.num_images, args.val_seed, cfg.image_size)
+        val_set = _shapes(args.num_images, args.val_seed, cfg.image_size, cfg.keypoint_on)
     else:
         val_set = None
     print(f"training {cfg.steps} steps, batch {cfg.batch_size}, into {args.out}")
@@ -146,7 +157,7 @@ def run_train(args) -> int:
         return 130
     for ev in result.evaluations[-1:]:
         print(f"step {ev['step']}: " + ", ".join(f"{t} AP {ev[t]['AP']:.3f} AP50 {ev[t]['AP50']:.3f}"
-                                                 for t in ("bbox", "segm") if t in ev))
+                                                 for t in ("bbox", "segm", "keypoints") if t in ev))
     print(f"wrote {args.out}/model_final.npz, checkpoint.npz, log.csv, loss.png")
     return 0
 
@@ -187,23 +198,27 @@ def evaluate_checkpoint(model, dataset, progress: bool = True):
             q["labels"][i] = to_dataset[int(label)]
         preds.append(q)
     iou_types = ("bbox", "segm") if model.cfg.mask_on else ("bbox",)
+    if model.cfg.keypoint_on:
+        iou_types += ("keypoints",)
     return evaluate(dataset, preds, iou_types=iou_types, class_names=dataset.class_names), preds
 
 
 def _write_results(dataset, preds, path) -> None:
     from minimaskrcnn.datasets import write_coco_results
+    from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoint_results
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ids = [dataset[i]["image_id"] for i in range(len(dataset))]
-    write_coco_results(preds, ids, path, getattr(dataset, "category_ids", None))
+    write = write_coco_keypoint_results if preds and "keypoints" in preds[0] else write_coco_results
+    write(preds, ids, path, getattr(dataset, "category_ids", None))
 
 
 def run_evaluate(args) -> int:
     model = _load_model(args.checkpoint)
     if args.data:
-        dataset = _coco_folder(args.data, "--data")
+        dataset = _coco_folder(args.data, "--data", model.cfg.keypoint_on)
     else:
-        dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size)
+        dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size, model.cfg.keypoint_on)
     results, preds = evaluate_checkpoint(model, dataset)
     for r in results.values():
         print(r.summary())
@@ -234,6 +249,14 @@ def add_predict(subparsers) -> None:
     p.set_defaults(run=run_predict)
 
 
+def _draw_predicted_keypoints(ax, keypoints, names) -> None:
+    from minimaskrcnn.datasets.keypoints import KEYPOINT_NAMES, SKELETON
+    from minimaskrcnn.visualize.keypoints import draw_keypoints
+
+    skeleton = SKELETON if tuple(names) == KEYPOINT_NAMES else ()
+    draw_keypoints(None, keypoints, skeleton, names, scores=True, ax=ax)
+
+
 def run_predict(args) -> int:
     import matplotlib
 
@@ -261,6 +284,8 @@ def run_predict(args) -> int:
         keep = p["scores"] >= args.score_thresh
         fig = draw_instances(image, p["boxes"][keep], p["labels"][keep], p["scores"][keep],
                              p["masks"][keep] if "masks" in p else None, model.cfg.class_names)
+        if "keypoints" in p:
+            _draw_predicted_keypoints(fig.axes[0], p["keypoints"][keep], model.cfg.keypoint_names)
         target = out / f"{Path(path).stem}_pred.png"
         fig.savefig(target, dpi=100, bbox_inches="tight")
         plt.close(fig)
@@ -296,7 +321,7 @@ def run_demo(args) -> int:
     start = time.perf_counter()
     model = _load_model(args.checkpoint)
     print(f"loaded {args.checkpoint} ({model.num_parameters():,} parameters)")
-    dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size)
+    dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size, model.cfg.keypoint_on)
     print(f"generated {len(dataset)} validation images (seed {args.val_seed}); predicting...")
     results, preds = evaluate_checkpoint(model, dataset)
     for r in results.values():

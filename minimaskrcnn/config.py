@@ -22,6 +22,11 @@ Ablation switches (the paper's Table 2, all on the same code path):
 * ``mask_head``: ``"fcn"`` or ``"mlp"``;
 * ``class_agnostic_masks``: one mask per RoI instead of one per class;
 * ``mask_on``: ``False`` gives plain Faster R-CNN.
+
+Keypoints (the paper's pose-estimation extension, ``model/keypoint_head.py``):
+``keypoint_on=True`` adds a keypoint head predicting one m x m heatmap per
+name in ``keypoint_names`` (default: the toy stick figures' nine, see
+``datasets/keypoints.py``; set ``class_names=("person",)`` to match them).
 """
 from __future__ import annotations
 
@@ -100,6 +105,16 @@ class Config:
     mask_mlp_dim: int = 256
     mask_threshold: float = 0.5
 
+    # -- keypoint head (off by default) ---------------------------------------
+    keypoint_on: bool = False
+    keypoint_names: tuple[str, ...] = ("head", "neck", "pelvis", "left_elbow", "right_elbow",
+                                       "left_hand", "right_hand", "left_foot", "right_foot")
+    keypoint_pool_size: int = 14  # heatmaps are 2x this, 4x with keypoint_upsample
+    keypoint_conv_dim: int = 64
+    keypoint_num_convs: int = 4
+    keypoint_upsample: bool = True  # final 2x bilinear upsample of the heatmaps
+    keypoint_loss_weight: float = 1.0
+
     # -- training -------------------------------------------------------------
     batch_size: int = 8
     steps: int = 1500
@@ -131,6 +146,10 @@ class Config:
         if self.use_fpn:
             return tuple(2**k for k in self.fpn_levels)
         return (self.backbone_stride,)
+
+    @property
+    def keypoint_heatmap_size(self) -> int:
+        return self.keypoint_pool_size * (4 if self.keypoint_upsample else 2)
 
     @property
     def num_mask_channels(self) -> int:
@@ -169,6 +188,11 @@ class Config:
              "rpn_bg_iou <= rpn_fg_iou, both in [0, 1]")
         need(0.0 < self.roi_positive_fraction <= 1.0, "roi_positive_fraction", "a value in (0, 1]")
         need(self.mask_pool_size >= 2, "mask_pool_size", ">= 2")
+        if self.keypoint_on:
+            need(len(self.keypoint_names) >= 1 and len(set(self.keypoint_names)) == len(self.keypoint_names),
+                 "keypoint_names", "at least one name, no duplicates")
+            need(self.keypoint_pool_size >= 2, "keypoint_pool_size", ">= 2")
+            need(self.keypoint_num_convs >= 1, "keypoint_num_convs", ">= 1")
         need(self.batch_size >= 1, "batch_size", ">= 1")
         need(self.base_lr > 0 and math.isfinite(self.base_lr), "base_lr", "a positive number")
 
@@ -205,6 +229,8 @@ class Config:
             "feature_strides": self.feature_strides,
             "num_mask_channels": self.num_mask_channels,
         }
+        if self.keypoint_on:
+            extra["keypoint_heatmap_size"] = self.keypoint_heatmap_size
         lines += [f"{k:<{width}}  {v!r}  (derived)" for k, v in extra.items()]
         return "\n".join(lines)
 

@@ -20,6 +20,10 @@ def _to_original(pred: dict, scale: float, original_hw) -> dict:
     H, W = original_hw
     out = dict(pred)
     out["boxes"] = (pred["boxes"] / scale).astype(np.float32)
+    if "keypoints" in pred:
+        keypoints = pred["keypoints"].copy()
+        keypoints[..., :2] /= scale  # (D, K, 3): x, y back to the original image; scores unchanged
+        out["keypoints"] = keypoints
     if "masks" in pred:
         h, w = max(1, round(H * scale)), max(1, round(W * scale))
         masks = np.zeros((len(pred["masks"]), H, W), dtype=bool)
@@ -56,9 +60,15 @@ def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False)
 
 
 def evaluate_model(model, dataset, batch_size: int = 8, progress: bool = False) -> dict:
-    """COCO box and mask AP of ``model`` on ``dataset``: {"bbox": EvalResult, "segm": EvalResult}."""
+    """COCO box and mask AP of ``model`` on ``dataset``: {"bbox": EvalResult, "segm": EvalResult}.
+
+    A model with the keypoint head also gets "keypoints" (OKS AP; the dataset
+    must carry ``keypoints`` and, unless it has COCO's 17, ``keypoint_sigmas``).
+    """
     from minimaskrcnn.evaluation import evaluate
 
     preds = predict_dataset(model, dataset, batch_size, progress)
     iou_types = ("bbox", "segm") if model.cfg.mask_on else ("bbox",)
+    if model.cfg.keypoint_on:
+        iou_types += ("keypoints",)
     return evaluate(dataset, preds, iou_types=iou_types, class_names=model.cfg.class_names)

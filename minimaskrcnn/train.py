@@ -75,12 +75,13 @@ class BatchSampler:
         return out
 
 
-def load_batch(dataset, indices, image_size: int, rng, hflip_prob: float):
+def load_batch(dataset, indices, image_size: int, rng, hflip_prob: float, flip_perm=None):
+    """Resized, randomly flipped samples, collated; ``flip_perm`` swaps left/right keypoints."""
     samples = []
     for i in indices:
         s, _ = resize_and_pad(dataset[i], image_size)
         if rng.random() < hflip_prob:
-            s = hflip(s)
+            s = hflip(s, flip_perm)
         samples.append(s)
     return collate(samples)
 
@@ -97,18 +98,33 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     Args:
         cfg: model and training settings.
         train_dataset: any dataset of samples; default: generated shapes
-            (fresh images every step, seed ``cfg.seed``).
+            (fresh images every step, seed ``cfg.seed``), or generated stick
+            figures (``datasets/keypoints.py``) when ``cfg.keypoint_on``.
         val_dataset: evaluated every ``eval_every`` steps (0: only at the end)
             with box and mask AP; ``None`` skips evaluation.
         resume: continue from ``out_dir/checkpoint.npz``.
         max_steps: stop early after this global step (for tests and demos).
     """
     os.makedirs(out_dir, exist_ok=True)
+    if train_dataset is None and cfg.keypoint_on:
+        from minimaskrcnn.datasets.keypoints import KeypointsConfig, KeypointsDataset
+
+        train_dataset = KeypointsDataset(cfg.steps * cfg.batch_size, seed=cfg.seed,
+                                         config=KeypointsConfig(image_size=cfg.image_size))
+        if tuple(cfg.class_names) != train_dataset.class_names \
+                or tuple(cfg.keypoint_names) != train_dataset.keypoint_names:
+            raise ValueError(f"cfg: the generated keypoint data has class_names {train_dataset.class_names} and "
+                             f"keypoint_names {train_dataset.keypoint_names}; set them in the Config")
     if train_dataset is None:
         from minimaskrcnn.datasets.shapes import ShapesConfig, ShapesDataset
 
         shapes_cfg = ShapesConfig(image_size=cfg.image_size)
         train_dataset = ShapesDataset(cfg.steps * cfg.batch_size, seed=cfg.seed, config=shapes_cfg)
+    flip_perm = None
+    if cfg.keypoint_on:
+        from minimaskrcnn.datasets.keypoints import flip_permutation
+
+        flip_perm = flip_permutation(cfg.keypoint_names, getattr(train_dataset, "flip_map", None))
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     model = MaskRCNN(cfg)
     optimizer = SGD(model, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -130,7 +146,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
             t0 = time.perf_counter()
             rng = step_rng(cfg.seed, step)
             images, targets = load_batch(train_dataset, sampler.indices(step), cfg.image_size, rng,
-                                         cfg.hflip_prob)
+                                         cfg.hflip_prob, flip_perm)
             try:
                 losses = model.forward(images, targets, rng)
             except ValueError as e:  # the losses refuse NaN/inf inputs: the weights have diverged

@@ -3,7 +3,8 @@
 A sample is the dict every dataset returns: ``image`` (H, W, 3) uint8,
 ``masks`` (K, H, W) bool, ``boxes`` (K, 4) float32 (x1, y1, x2, y2),
 ``labels`` (K,) int64 in 1..num_classes (0 is background), ``iscrowd``
-(K,) bool, ``image_id`` int.
+(K,) bool, ``image_id`` int; keypoint datasets add ``keypoints`` (K, P, 3)
+[x, y, v] (see ``keypoints.py``), which every transform here carries along.
 """
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import numpy as np
 from PIL import Image
 
 
-def hflip(sample: dict) -> dict:
-    """Mirror left-right. A box (x1, x2) becomes (W - x2, W - x1)."""
+def hflip(sample: dict, flip_perm=None) -> dict:
+    """Mirror left-right. A box (x1, x2) becomes (W - x2, W - x1).
+
+    Keypoints: x becomes W - x, and a mirrored left hand is a right hand, so
+    the rows are reordered by ``flip_perm`` (P,) (``datasets.keypoints.flip_permutation``,
+    required when the sample has keypoints); unlabelled rows stay [0, 0, 0].
+    """
     W = sample["image"].shape[1]
     out = dict(sample)
     out["image"] = np.ascontiguousarray(sample["image"][:, ::-1])
@@ -20,6 +26,14 @@ def hflip(sample: dict) -> dict:
     boxes = np.asarray(sample["boxes"], dtype=np.float32).copy()
     boxes[:, [0, 2]] = W - boxes[:, [2, 0]]
     out["boxes"] = boxes
+    if sample.get("keypoints") is not None:
+        kp = np.asarray(sample["keypoints"], dtype=np.float32)
+        if flip_perm is None or len(flip_perm) != kp.shape[1]:
+            raise ValueError(f"flip_perm: a sample with {kp.shape[1]} keypoints needs their left/right "
+                             f"permutation (datasets.keypoints.flip_permutation), got {flip_perm}")
+        kp = kp[:, np.asarray(flip_perm)].copy()  # (K, P, 3): left and right swapped
+        kp[:, :, 0] = np.where(kp[:, :, 2] > 0, W - kp[:, :, 0], 0.0)
+        out["keypoints"] = kp
     return out
 
 
@@ -44,6 +58,10 @@ def resize_and_pad(sample: dict, size: int) -> tuple[dict, float]:
     out = dict(sample)
     out.update(image=image, masks=masks,
                boxes=(np.asarray(sample["boxes"], dtype=np.float32) * scale).astype(np.float32))
+    if sample.get("keypoints") is not None:
+        kp = np.asarray(sample["keypoints"], dtype=np.float32).copy()
+        kp[:, :, :2] *= scale  # unlabelled rows stay [0, 0, 0]
+        out["keypoints"] = kp
     return out, scale
 
 
@@ -63,4 +81,6 @@ def collate(samples: list[dict]):
         targets.append({"boxes": np.asarray(s["boxes"], np.float32)[keep],
                         "labels": np.asarray(s["labels"], np.int64)[keep],
                         "masks": np.asarray(s["masks"], bool)[keep]})
+        if s.get("keypoints") is not None:
+            targets[-1]["keypoints"] = np.asarray(s["keypoints"], np.float32)[keep]
     return images, targets

@@ -17,6 +17,11 @@ runs once.
 Inference: ``model.predict(images)`` -> one dict per image with ``boxes``
 (D, 4), ``labels`` (D,) in 1..K, ``scores`` (D,) and ``masks`` (D, H, W) bool.
 
+With ``cfg.keypoint_on`` a keypoint head (``keypoint_head.py``) is one more
+branch on the positive RoIs, like the mask head: targets then also need
+``keypoints`` (G, K, 3) [x, y, v], ``forward`` adds ``loss_keypoint``, and
+``predict`` adds ``keypoints`` (D, K, 3) [x, y, score].
+
 Labels: 0 is background, 1..K index ``cfg.class_names`` (label k is
 ``class_names[k - 1]``).
 """
@@ -28,6 +33,8 @@ from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
 from minimaskrcnn.model.anchors import anchors_for_config
 from minimaskrcnn.model.backbone import Backbone
+from minimaskrcnn.model.keypoint_head import (build_keypoint_head, heatmaps_to_keypoints, keypoint_loss,
+                                              keypoint_targets)
 from minimaskrcnn.model.mask_head import (build_mask_head, mask_loss, mask_probabilities,
                                           mask_targets, paste_masks)
 from minimaskrcnn.model.poolers import RoIPooler
@@ -48,6 +55,8 @@ class MaskRCNN(Module):
         self.box_head = BoxHead(C * cfg.box_pool_size**2, cfg.box_fc_dim, cfg.num_classes, rng=rng)
         self.mask_pooler = RoIPooler(cfg, cfg.mask_pool_size) if cfg.mask_on else None
         self.mask_head = build_mask_head(cfg, C, rng=rng) if cfg.mask_on else None
+        self.keypoint_pooler = RoIPooler(cfg, cfg.keypoint_pool_size) if cfg.keypoint_on else None
+        self.keypoint_head = build_keypoint_head(cfg, C, rng=rng) if cfg.keypoint_on else None
         self._anchors: dict = {}
         self._cache = None
 
@@ -85,7 +94,7 @@ class MaskRCNN(Module):
         Args:
             images: (N, H, W, 3) uint8.
             targets: N dicts with ``boxes`` (G, 4), ``labels`` (G,) in 1..K and
-                ``masks`` (G, H, W) bool.
+                ``masks`` (G, H, W) bool (and ``keypoints`` (G, K, 3) with the keypoint head).
             rng: numpy Generator for anchor and RoI sampling.
             proposals: optional list of N (P, 4) boxes replacing the RPN's
                 proposals for the heads (the gradient check fixes them this way).
@@ -98,7 +107,8 @@ class MaskRCNN(Module):
         N, _, H, W = x.shape
         if len(targets) != N:
             raise ValueError(f"targets: expected {N} dicts, one per image, got {len(targets)}")
-        targets = [check_target(t, i, (H, W), cfg.num_classes, self.mask_head is not None)
+        num_keypoints = len(cfg.keypoint_names) if self.keypoint_head is not None else 0
+        targets = [check_target(t, i, (H, W), cfg.num_classes, self.mask_head is not None, num_keypoints)
                    for i, t in enumerate(targets)]
         gt_boxes = [t["boxes"] for t in targets]
         gt_labels = [t["labels"] for t in targets]
@@ -122,10 +132,10 @@ class MaskRCNN(Module):
 
         # -- mask branch: positive RoIs only
         mask_cache = None
+        pos = labels > 0
+        offsets = np.cumsum([0] + [len(g) for g in gt_boxes])
+        matched = np.concatenate([s[2] + o for s, o in zip(sampled, offsets)])[pos]  # into all images' gts
         if self.mask_head is not None:
-            pos = labels > 0
-            offsets = np.cumsum([0] + [len(g) for g in gt_boxes])
-            matched = np.concatenate([s[2] + o for s, o in zip(sampled, offsets)])[pos]
             gt_masks = np.concatenate([t["masks"] for t in targets])
             m = 2 * cfg.mask_pool_size
             mtargets = mask_targets(gt_masks, rois[pos, 1:], matched, m)
@@ -139,7 +149,23 @@ class MaskRCNN(Module):
                 loss = 0.0  # no positive RoI: zero loss, zero gradient
             losses["loss_mask"] = float(loss)
 
-        self._cache = (backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache)
+        # -- keypoint branch: positive RoIs with at least one keypoint inside (as in detectron2)
+        keypoint_cache = None
+        if self.keypoint_head is not None:
+            gt_keypoints = np.concatenate([t["keypoints"] for t in targets])
+            ktargets, valid = keypoint_targets(gt_keypoints, rois[pos, 1:], matched, cfg.keypoint_heatmap_size)
+            useful = valid.any(axis=1)
+            loss = 0.0  # no RoI with a keypoint inside: zero loss, zero gradient
+            if useful.any():
+                kfeats, kpool_cache = self.keypoint_pooler.forward(feats, rois[pos][useful])
+                klogits, khead_cache = self.keypoint_head.forward(kfeats)
+                loss, dkeypoint, kstats = keypoint_loss(klogits, ktargets[useful])
+                keypoint_cache = (kpool_cache, khead_cache, cfg.keypoint_loss_weight * dkeypoint)
+                stats.update(kstats)
+            losses["loss_keypoint"] = cfg.keypoint_loss_weight * float(loss)
+
+        self._cache = (backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache,
+                       keypoint_cache)
         total = sum(v for k, v in losses.items() if k.startswith("loss_"))
         return {"loss": float(total), **losses, **stats}
 
@@ -147,7 +173,7 @@ class MaskRCNN(Module):
         """Accumulate d(total loss)/d(every parameter) from the last ``forward``."""
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() with targets first")
-        backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache = self._cache
+        backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache, keypoint_cache = self._cache
         dfeats = self.rpn.backward(rpn_cache)
         dbox = self.box_head.backward(box_grads, box_cache)
         _accumulate(dfeats, self.box_pooler.backward(dbox, box_pool_cache))
@@ -155,12 +181,16 @@ class MaskRCNN(Module):
             mpool_cache, mhead_cache, dmask = mask_cache
             dm = self.mask_head.backward(dmask, mhead_cache)
             _accumulate(dfeats, self.mask_pooler.backward(dm, mpool_cache))
+        if keypoint_cache is not None:
+            kpool_cache, khead_cache, dkeypoint = keypoint_cache
+            dk = self.keypoint_head.backward(dkeypoint, khead_cache)
+            _accumulate(dfeats, self.keypoint_pooler.backward(dk, kpool_cache))
         self.backbone.backward(dfeats, backbone_cache)
         self._cache = None
 
     # -- inference ------------------------------------------------------------
     def predict(self, images) -> list[dict]:
-        """Detections for each image: boxes, labels (1..K), scores, masks (D, H, W) bool."""
+        """Detections for each image: boxes, labels (1..K), scores, masks (D, H, W) bool[, keypoints]."""
         cfg = self.cfg
         x = self.preprocess(images)
         N, _, H, W = x.shape
@@ -187,6 +217,17 @@ class MaskRCNN(Module):
                 D = len(r["boxes"])
                 r["masks"] = paste_masks(probs[start:start + D], r["boxes"], (H, W), cfg.mask_threshold)
                 start += D
+        if self.keypoint_head is not None:  # also only on the final detections
+            dets = _with_batch_index([r["boxes"] for r in results])
+            keypoints = np.zeros((0, len(cfg.keypoint_names), 3), dtype=np.float32)
+            if len(dets):
+                kfeats, _ = self.keypoint_pooler.forward(feats, dets)
+                klogits, _ = self.keypoint_head.forward(kfeats)
+                keypoints = heatmaps_to_keypoints(klogits, dets[:, 1:])  # (D, K, 3) [x, y, score]
+            start = 0
+            for r in results:
+                r["keypoints"] = keypoints[start:start + len(r["boxes"])]
+                start += len(r["boxes"])
         return results
 
     # -- persistence ----------------------------------------------------------
@@ -218,7 +259,8 @@ class MaskRCNN(Module):
         return model
 
 
-def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool) -> dict:
+def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool,
+                 num_keypoints: int = 0) -> dict:
     """Validate one image's target dict; drop zero-width or zero-height boxes.
 
     Degenerate boxes (e.g. an object clipped away by a crop) carry no object
@@ -241,6 +283,12 @@ def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool
         if masks.shape != (len(labels), H, W):
             raise ValueError(f"targets[{i}]['masks']: expected shape {(len(labels), H, W)}, got {masks.shape}")
         out["masks"] = masks
+    if num_keypoints:
+        keypoints = np.asarray(t.get("keypoints"), dtype=np.float32)
+        if keypoints.shape != (len(labels), num_keypoints, 3) or not np.isfinite(keypoints).all():
+            raise ValueError(f"targets[{i}]['keypoints']: expected finite [x, y, v] rows of shape "
+                             f"{(len(labels), num_keypoints, 3)}, got {keypoints.shape}")
+        out["keypoints"] = keypoints
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return {k: v[keep] for k, v in out.items()}
 

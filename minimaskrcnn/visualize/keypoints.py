@@ -45,8 +45,14 @@ def draw_keypoints(image, keypoints, skeleton=(), keypoint_names=None, boxes=Non
     visibility, labelled keypoints (v > 0) are drawn and hidden ones (v = 1)
     hollow. ``scores=True``: it is a prediction score, keypoints scoring above
     ``threshold`` are drawn. A bone is drawn when both its ends are.
+    ``image=None`` draws on top of what ``ax`` already shows (e.g. ``draw_instances``).
     """
-    fig, ax = _axes(ax, image, title)
+    if image is None:
+        if ax is None:
+            raise ValueError("image: None is only allowed when drawing onto an existing ax")
+        fig = ax.figure
+    else:
+        fig, ax = _axes(ax, image, title)
     kp = _keypoint_array(keypoints)
     G, K = kp.shape[:2]
     names = list(keypoint_names) if keypoint_names is not None else [""] * K
