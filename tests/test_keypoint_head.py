@@ -138,6 +138,18 @@ def test_loss_is_an_m2_way_softmax_cross_entropy():
     assert stats == {"keypoint_accuracy": 1.0, "keypoint_cell_error": 0.0}
 
 
+def test_loss_ignores_a_constant_added_to_a_heatmap_so_the_predictor_has_no_bias():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(2, 3, 4, 4))
+    targets = rng.integers(0, 16, size=(2, 3))
+    shifted = logits + rng.normal(size=(2, 3, 1, 1)) * 5
+    assert keypoint_loss(shifted, targets)[0] == pytest.approx(keypoint_loss(logits, targets)[0])
+    _, d, _ = keypoint_loss(logits, targets)
+    np.testing.assert_allclose(d.sum(axis=(2, 3)), 0, atol=1e-12)  # what a bias would receive
+    head = KeypointHead(3, 4, 1, 5, rng=rng)
+    assert "predictor.bias" not in {n for n, _, _ in head.named_parameters()}
+
+
 def test_loss_gradient_check():
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(3, 4, 5, 5))

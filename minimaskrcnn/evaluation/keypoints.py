@@ -140,3 +140,36 @@ def keypoint_table(items, num_keypoints: int, where, ground_truth: bool) -> np.n
                 raise ValueError(f"{where(i)}: 'num_keypoints' is {item['num_keypoints']} but {labelled} "
                                  f"keypoints have v > 0")
     return out
+
+
+def percentage_correct_keypoints(samples, predictions, alpha: float = 0.1, score_thresh: float = 0.5,
+                                 iou_thresh: float = 0.5) -> float:
+    """PCK@alpha: the fraction of labelled ground-truth keypoints predicted within ``alpha * size``.
+
+    A simpler figure than OKS AP, easy to read as "how many keypoints are right".
+    Each (non-crowd) ground-truth instance is paired with the detection scoring
+    >= ``score_thresh`` whose box overlaps it most (box IoU >= ``iou_thresh``);
+    ``size`` is the longer side of the ground-truth box. Keypoints of an instance
+    left without a detection count as wrong. samples / predictions as for ``evaluate``.
+    """
+    from minimaskrcnn.boxes import box_iou
+
+    correct = total = 0
+    for sample, pred in zip(samples, predictions):
+        gt_kp = np.asarray(sample["keypoints"], np.float64)
+        keep = ~np.asarray(sample.get("iscrowd", np.zeros(len(gt_kp), bool)), bool)
+        gt_kp, gt_boxes = gt_kp[keep], np.asarray(sample["boxes"], np.float64).reshape(-1, 4)[keep]
+        confident = np.asarray(pred["scores"]) >= score_thresh
+        dt_boxes = np.asarray(pred["boxes"], np.float64).reshape(-1, 4)[confident]
+        dt_kp = np.asarray(pred["keypoints"], np.float64)[confident]
+        iou = box_iou(gt_boxes, dt_boxes) if len(gt_boxes) and len(dt_boxes) else np.zeros((len(gt_boxes), 0))
+        for g in range(len(gt_kp)):
+            labelled = gt_kp[g, :, 2] > 0
+            total += int(labelled.sum())
+            if iou.shape[1] == 0 or iou[g].max() < iou_thresh:
+                continue
+            d = int(iou[g].argmax())
+            size = max(gt_boxes[g, 2] - gt_boxes[g, 0], gt_boxes[g, 3] - gt_boxes[g, 1])
+            error = np.hypot(*(dt_kp[d, :, :2] - gt_kp[g, :, :2]).T)  # (K,)
+            correct += int((error[labelled] <= alpha * size).sum())
+    return correct / total if total else float("nan")

@@ -21,7 +21,8 @@ ignored (detectron2's ``keypoints_to_heatmap``).
 Loss (``keypoint_loss``): unlike the mask head's per-pixel sigmoids, each
 heatmap is one m²-way softmax: the m² cells compete, and the loss is the
 cross-entropy of the target cell, averaged over all valid (RoI, keypoint)
-pairs. The softmax "encourages a single point to be detected".
+pairs. The softmax "encourages a single point to be detected". It is blind
+to a constant added to a whole heatmap, so the predictor needs no bias.
 
 Inference (``heatmaps_to_keypoints``): for each detection and keypoint, the
 arg-max cell; its centre, mapped back through the box, is the keypoint
@@ -66,7 +67,8 @@ class KeypointHead(Module):
         dims = [in_channels] + [conv_dim] * num_convs
         self.convs = [Conv2d(a, b, 3, 1, 1, rng=rng) for a, b in zip(dims[:-1], dims[1:])]
         self.relu = ReLU()
-        self.predictor = ConvTranspose2d(dims[-1], num_keypoints, 4, stride=2, padding=1, rng=rng)
+        # no bias: a constant added to a whole heatmap cancels in its softmax over the cells
+        self.predictor = ConvTranspose2d(dims[-1], num_keypoints, 4, stride=2, padding=1, bias=False, rng=rng)
         self.upsample = UpsampleBilinear(2) if upsample else None
 
     def forward(self, x):
