@@ -190,3 +190,42 @@ def test_short_overfit_reaches_high_keypoint_accuracy():
     pck = percentage_correct_keypoints(samples, preds, alpha=0.1)
     assert ap >= 0.7 and pck >= 0.8, (ap, pck)
     assert time.perf_counter() - start < 120  # about 20 s on a laptop core
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def test_keypoint_commands_end_to_end(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from minimaskrcnn.cli import main
+
+    cfg = tiny_config(image_size=64, class_names=CLASS_NAMES, keypoint_on=True, keypoint_pool_size=4,
+                      keypoint_conv_dim=4, keypoint_num_convs=1, steps=2, score_thresh=0.0, detections_per_image=5)
+    (tmp_path / "cfg.json").write_text(cfg.to_json())
+    assert main(["make-keypoints", str(tmp_path / "data"), "--num-images", "3", "--size", "64"]) == 0
+    assert main(["train", "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "run"),
+                 "--data", str(tmp_path / "data"), "--val-data", str(tmp_path / "data"), "--no-progress"]) == 0
+    assert "keypoints AP" in capsys.readouterr().out
+    ckpt = str(tmp_path / "run" / "model_final.npz")
+    assert MaskRCNN.load(ckpt).cfg.keypoint_names == KEYPOINT_NAMES
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "data"),
+                 "--results", str(tmp_path / "r.json"), "--json", str(tmp_path / "s.json")]) == 0
+    assert set(json.loads((tmp_path / "s.json").read_text())) == {"bbox", "segm", "keypoints"}
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results and len(results[0]["keypoints"]) == 27
+    Image.fromarray(KeypointsDataset(1, seed=1)[0]["image"]).save(tmp_path / "in.png")
+    assert main(["predict", str(tmp_path / "in.png"), "--checkpoint", ckpt, "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "in_pred.png").is_file()
+    # generated stick figures: class and keypoint names are filled in
+    assert main(["train", "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "gen"),
+                 "--set", "class_names=[\"circle\"]", "--num-images", "2", "--no-progress"]) == 2
+    assert "class_names" in capsys.readouterr().err
+    base = tiny_config(image_size=64, steps=1)
+    (tmp_path / "base.json").write_text(base.to_json())
+    assert main(["train", "--config", str(tmp_path / "base.json"), "--out", str(tmp_path / "gen"),
+                 "--set", "keypoint_on=true", "--set", "keypoint_pool_size=4", "--num-images", "2",
+                 "--no-progress"]) == 0
+    assert MaskRCNN.load(str(tmp_path / "gen" / "model_final.npz")).cfg.class_names == CLASS_NAMES

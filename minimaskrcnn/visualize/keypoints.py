@@ -27,8 +27,8 @@ def _side(name) -> str:
 
 def _keypoint_array(keypoints) -> np.ndarray:
     kp = np.asarray(keypoints, dtype=np.float64)
-    if kp.size == 0:
-        return kp.reshape(0, 0, 3)
+    if kp.size == 0 and not (kp.ndim == 3 and kp.shape[2] == 3):
+        return kp.reshape(0, 0, 3)  # e.g. [] for "no instances"
     if kp.ndim == 2:
         kp = kp[None]
     if kp.ndim != 3 or kp.shape[2] != 3:
