@@ -66,6 +66,7 @@ class Config:
     # Single-level: all sizes on the one map. FPN: one size per level, in order.
     anchor_sizes: tuple[float, ...] = (16.0, 32.0, 64.0)
     anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
+    anchor_offset: float = 0.0  # centres at (x + offset) * stride: see model/anchors.py
     rpn_channels: int = 128
     rpn_fg_iou: float = 0.7
     rpn_bg_iou: float = 0.3
@@ -93,6 +94,7 @@ class Config:
     score_thresh: float = 0.05
     detect_nms_thresh: float = 0.5
     detections_per_image: int = 100
+    box_min_size: float = 1e-2  # detections narrower or lower than this are dropped
 
     # -- mask head ------------------------------------------------------------
     mask_on: bool = True

@@ -6,7 +6,9 @@ from minimaskrcnn.model.anchors import anchors_for_config, cell_anchors, generat
 
 def test_worked_example():
     a = generate_anchors((2, 2), 16, (16.0,), (1.0,))
-    np.testing.assert_array_equal(a, [[0, 0, 16, 16], [16, 0, 32, 16], [0, 16, 16, 32], [16, 16, 32, 32]])
+    np.testing.assert_array_equal(a, [[-8, -8, 8, 8], [8, -8, 24, 8], [-8, 8, 8, 24], [8, 8, 24, 24]])
+    b = generate_anchors((2, 2), 16, (16.0,), (1.0,), offset=0.5)  # centred on the 16x16 blocks
+    np.testing.assert_array_equal(b, [[0, 0, 16, 16], [16, 0, 32, 16], [0, 16, 16, 32], [16, 16, 32, 32]])
 
 
 def test_area_and_ratio_of_cell_anchors():
@@ -22,8 +24,8 @@ def test_ordering_is_cell_major_then_anchor():
     H, W, A = 3, 4, 4
     a = generate_anchors((H, W), 8, sizes, ratios).reshape(H, W, A, 4)
     centres = (a[..., :2] + a[..., 2:]) / 2  # (H, W, A, 2)
-    np.testing.assert_allclose(centres[2, 1, 3], [(1 + 0.5) * 8, (2 + 0.5) * 8])
-    np.testing.assert_allclose(a[0, 0], cell_anchors(sizes, ratios) + 4.0)
+    np.testing.assert_allclose(centres[2, 1, 3], [1 * 8, 2 * 8])
+    np.testing.assert_allclose(a[0, 0], cell_anchors(sizes, ratios))
 
 
 def test_config_levels():

@@ -1,28 +1,33 @@
 """Anchors: the reference boxes the RPN scores and refines.
 
-At every cell of a feature map with stride ``s`` we place ``A = len(sizes) *
-len(ratios)`` boxes centred on the cell's centre in image coordinates,
-``((x + 0.5) s, (y + 0.5) s)``. An anchor of size ``S`` and ratio ``r =
-height / width`` has area ``S²``: ``w = S / sqrt(r)``, ``h = S * sqrt(r)``.
+At every cell (x, y) of a feature map with stride ``s`` we place ``A =
+len(sizes) * len(ratios)`` boxes centred at ``((x + offset) s, (y + offset) s)``
+in image coordinates. An anchor of size ``S`` and ratio ``r = height / width``
+has area ``S²``: ``w = S / sqrt(r)``, ``h = S * sqrt(r)``.
+
+Where should a cell's anchors sit? Where the cell *looks*. Each stride-2
+3x3 convolution (padding 1) of our backbone makes output i from inputs
+2i-1, 2i, 2i+1, i.e. centred on input i's position doubled; chained four
+times, cell x's receptive field is centred on pixel 16x, at ``16x + 0.5``
+in continuous coordinates — the top-left corner of its 16x16 block, not the
+block's centre. Hence ``offset = 0`` (``Config.anchor_offset``), which is also
+torchvision's and detectron2's default; ``offset = 0.5`` would centre anchors
+on the blocks, 7.5 pixels away from what the features describe.
 
 Ordering (the RPN head's outputs are flattened the same way)::
 
     index = (y * W + x) * A + a,   a = size_index * len(ratios) + ratio_index
 
 Worked example: one 2x2 map of stride 16, one size 16 and ratio 1 gives
-four 16x16 boxes centred at (8, 8), (24, 8), (8, 24), (24, 24)::
+four 16x16 boxes centred at (0, 0), (16, 0), (0, 16), (16, 16)::
 
     >>> generate_anchors((2, 2), 16, (16.0,), (1.0,))
-    array([[ 0.,  0., 16., 16.],
-           [16.,  0., 32., 16.],
-           [ 0., 16., 16., 32.],
-           [16., 16., 32., 32.]], dtype=float32)
+    array([[-8., -8.,  8.,  8.],
+           [ 8., -8., 24.,  8.],
+           [-8.,  8.,  8., 24.],
+           [ 8.,  8., 24., 24.]], dtype=float32)
 
-Conventions elsewhere: torchvision's AnchorGenerator and detectron2's
-DefaultAnchorGenerator (offset 0.0) centre anchors on the cell's top-left
-corner, ``(x s, y s)``; we use the cell centre, which is where a stride-s
-convolution's output actually looks with our half-pixel box convention.
-torchvision also rounds anchor corners to integers; we keep them exact.
+torchvision additionally rounds anchor corners to integers; we keep them exact.
 """
 from __future__ import annotations
 
@@ -40,21 +45,22 @@ def cell_anchors(sizes, ratios) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def generate_anchors(feature_shape, stride: int, sizes, ratios) -> np.ndarray:
+def generate_anchors(feature_shape, stride: int, sizes, ratios, offset: float = 0.0) -> np.ndarray:
     """All anchors of one feature map.
 
     Args:
         feature_shape: (H, W) of the map.
         stride: image pixels per feature cell.
         sizes, ratios: anchor sizes (sqrt of area, pixels) and height/width ratios.
+        offset: anchor centres at (x + offset) * stride; see the module docstring.
 
     Returns:
         (H * W * A, 4) float32 boxes (x1, y1, x2, y2), in the order documented above.
     """
     H, W = feature_shape
     base = cell_anchors(sizes, ratios)  # (A, 4)
-    cx = (np.arange(W, dtype=np.float32) + 0.5) * stride
-    cy = (np.arange(H, dtype=np.float32) + 0.5) * stride
+    cx = (np.arange(W, dtype=np.float32) + offset) * stride
+    cy = (np.arange(H, dtype=np.float32) + offset) * stride
     cy, cx = np.meshgrid(cy, cx, indexing="ij")  # (H, W) each
     shifts = np.stack([cx, cy, cx, cy], axis=-1).reshape(H * W, 1, 4)
     return (shifts + base[None]).reshape(-1, 4).astype(np.float32)  # (H*W*A, 4)
@@ -71,10 +77,11 @@ def anchors_for_config(cfg, feature_shapes) -> list[np.ndarray]:
         raise ValueError(f"feature_shapes: expected {len(strides)} maps, got {len(feature_shapes)}")
     if cfg.use_fpn:
         return [
-            generate_anchors(shape, s, (size,), cfg.anchor_ratios)
+            generate_anchors(shape, s, (size,), cfg.anchor_ratios, cfg.anchor_offset)
             for shape, s, size in zip(feature_shapes, strides, cfg.anchor_sizes)
         ]
-    return [generate_anchors(feature_shapes[0], strides[0], cfg.anchor_sizes, cfg.anchor_ratios)]
+    return [generate_anchors(feature_shapes[0], strides[0], cfg.anchor_sizes, cfg.anchor_ratios,
+                             cfg.anchor_offset)]
 
 
 def num_anchors_per_cell(cfg) -> int:

@@ -198,6 +198,7 @@ class Backbone(Module):
         return outs, (body_cache, fpn_cache)
 
     def backward(self, dfeatures, cache):
+        """dfeatures: one gradient (or None) per output map. Returns d(images) (N, 3, H, W)."""
         body_cache, fpn_cache = cache
         nstages = len(self.body.stages)
         dstages = [None] * nstages
@@ -206,7 +207,7 @@ class Backbone(Module):
         else:
             for k, d in zip(self.cfg.fpn_levels, self.fpn.backward(dfeatures, fpn_cache)):
                 dstages[k - 2] = d
-        self.body.backward(dstages, body_cache)
+        return self.body.backward(dstages, body_cache)
 
 
 def assign_fpn_levels(boxes: np.ndarray, levels, canonical_size: float, canonical_level: int) -> np.ndarray:

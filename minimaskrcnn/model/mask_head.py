@@ -181,7 +181,7 @@ def mask_probabilities(logits, labels, cfg):
     return (e / e.sum(axis=1, keepdims=True))[np.arange(D), ch]
 
 
-def _interpolation_matrix(lo: float, hi: float, start: int, stop: int, m: int) -> np.ndarray:
+def interpolation_matrix(lo: float, hi: float, start: int, stop: int, m: int) -> np.ndarray:
     """Bilinear weights from m mask cells onto image pixels start..stop-1.
 
     Pixel ``p`` (centre ``p + 0.5``) sits at mask coordinate
@@ -199,9 +199,10 @@ def paste_masks(probs: np.ndarray, boxes: np.ndarray, image_size, threshold: flo
 
     Bilinear resizing is separable: the pasted patch is ``Wy @ mask @ Wx.T``
     with the (rows x m) and (cols x m) weight matrices of
-    ``_interpolation_matrix``. Only pixels whose centres fall within half a
-    mask cell of the box can be non-zero; parts of the box outside the image
-    are simply not pasted. A pixel is in the mask when its value >= threshold.
+    ``interpolation_matrix``. Only pixels whose centres lie inside the box can
+    reach the threshold (outside it, zero padding pulls every value below
+    0.5); parts of the box outside the image are simply not pasted. A pixel
+    is in the mask when its value >= threshold.
 
     Args:
         probs: (D, m, m) probabilities.
@@ -220,7 +221,7 @@ def paste_masks(probs: np.ndarray, boxes: np.ndarray, image_size, threshold: flo
         r0, r1 = max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), H)
         if c1 <= c0 or r1 <= r0:
             continue
-        wy = _interpolation_matrix(y1, y2, r0, r1, m)  # (rows, m)
-        wx = _interpolation_matrix(x1, x2, c0, c1, m)  # (cols, m)
+        wy = interpolation_matrix(y1, y2, r0, r1, m)  # (rows, m)
+        wx = interpolation_matrix(x1, x2, c0, c1, m)  # (cols, m)
         out[i, r0:r1, c0:c1] = wy @ probs[i] @ wx.T >= threshold
     return out

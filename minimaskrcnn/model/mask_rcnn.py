@@ -37,7 +37,7 @@ from minimaskrcnn.model.keypoint_head import (build_keypoint_head, heatmaps_to_k
                                               keypoint_targets)
 from minimaskrcnn.model.mask_head import (build_mask_head, mask_loss, mask_probabilities,
                                           mask_targets, paste_masks)
-from minimaskrcnn.model.poolers import RoIPooler
+from minimaskrcnn.model.poolers import RoIPooler, rois_with_batch_index
 from minimaskrcnn.model.roi_heads import BoxHead, fast_rcnn_losses, postprocess_detections, sample_rois
 from minimaskrcnn.model.rpn import RPN
 from minimaskrcnn.nn.module import Module
@@ -120,7 +120,7 @@ class MaskRCNN(Module):
 
         # -- box branch: sample RoIs, pool, classify and refine
         sampled = [sample_rois(p[0], g, l, cfg, rng) for p, g, l in zip(props, gt_boxes, gt_labels)]
-        rois = _with_batch_index([s[0] for s in sampled])  # (R, 5)
+        rois = rois_with_batch_index([s[0] for s in sampled])  # (R, 5)
         labels = np.concatenate([s[1] for s in sampled])  # (R,)
         box_feats, box_pool_cache = self.box_pooler.forward(feats, rois)
         (logits, deltas), box_cache = self.box_head.forward(box_feats)
@@ -196,7 +196,7 @@ class MaskRCNN(Module):
         N, _, H, W = x.shape
         feats, _ = self.backbone.forward(x)
         props, _, _ = self.rpn.forward(feats, self.anchors(feats), (H, W), training=False)
-        rois = _with_batch_index([p[0] for p in props])
+        rois = rois_with_batch_index([p[0] for p in props])
         box_feats, _ = self.box_pooler.forward(feats, rois)
         (logits, deltas), _ = self.box_head.forward(box_feats)
         splits = np.cumsum([len(p[0]) for p in props])[:-1]
@@ -205,7 +205,7 @@ class MaskRCNN(Module):
             boxes, scores, labels = postprocess_detections(lg, dl, p[0], (H, W), cfg)
             results.append({"boxes": boxes, "labels": labels, "scores": scores})
         if self.mask_head is not None:  # only on the final detections (<= 100 per image)
-            dets = _with_batch_index([r["boxes"] for r in results])
+            dets = rois_with_batch_index([r["boxes"] for r in results])
             all_labels = np.concatenate([r["labels"] for r in results])
             probs = np.zeros((0, 2 * cfg.mask_pool_size, 2 * cfg.mask_pool_size))
             if len(dets):
@@ -218,7 +218,7 @@ class MaskRCNN(Module):
                 r["masks"] = paste_masks(probs[start:start + D], r["boxes"], (H, W), cfg.mask_threshold)
                 start += D
         if self.keypoint_head is not None:  # also only on the final detections
-            dets = _with_batch_index([r["boxes"] for r in results])
+            dets = rois_with_batch_index([r["boxes"] for r in results])
             keypoints = np.zeros((0, len(cfg.keypoint_names), 3), dtype=np.float32)
             if len(dets):
                 kfeats, _ = self.keypoint_pooler.forward(feats, dets)
@@ -291,13 +291,6 @@ def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool
         out["keypoints"] = keypoints
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return {k: v[keep] for k, v in out.items()}
-
-
-def _with_batch_index(boxes_per_image) -> np.ndarray:
-    """[(P_i, 4)] -> (sum P_i, 5) rows (batch_index, x1, y1, x2, y2), as RoI ops take them."""
-    rows = [np.concatenate([np.full((len(b), 1), i, dtype=np.float32), b.astype(np.float32)], 1)
-            for i, b in enumerate(boxes_per_image)]
-    return np.concatenate(rows, axis=0) if rows else np.zeros((0, 5), dtype=np.float32)
 
 
 def _accumulate(into: list, grads: list) -> None:

@@ -22,6 +22,13 @@ from minimaskrcnn.model.backbone import assign_fpn_levels
 from minimaskrcnn.ops import roi_align, roi_align_backward, roi_pool, roi_pool_backward
 
 
+def rois_with_batch_index(boxes_per_image) -> np.ndarray:
+    """[(P_i, 4) boxes of image i] -> (sum P_i, 5) rows (i, x1, y1, x2, y2), the RoI ops' format."""
+    rows = [np.concatenate([np.full((len(b), 1), i, dtype=np.float32), np.asarray(b, np.float32)], 1)
+            for i, b in enumerate(boxes_per_image)]
+    return np.concatenate(rows, axis=0) if rows else np.zeros((0, 5), dtype=np.float32)
+
+
 class RoIPooler:
     """Fixed-size RoI features from one or more maps. No parameters."""
 

@@ -144,7 +144,7 @@ def postprocess_detections(logits, deltas, proposals, image_size, cfg):
     labels = np.tile(np.arange(1, K + 1), P)  # (P*K,)
     scores = scores.reshape(-1)
     keep = np.flatnonzero(scores > cfg.score_thresh)
-    keep = keep[remove_small_boxes(boxes[keep], 1e-2)]
+    keep = keep[remove_small_boxes(boxes[keep], cfg.box_min_size)]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     keep = batched_nms(boxes, scores, labels, cfg.detect_nms_thresh)[: cfg.detections_per_image]
     return boxes[keep].astype(np.float32), scores[keep].astype(np.float32), labels[keep]
