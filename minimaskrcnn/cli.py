@@ -135,7 +135,8 @@ def add_evaluate_results(subparsers) -> None:
                    help='COCO results JSON: a list of {"image_id", "category_id", "score", "bbox", '
                         '"segmentation"}')
     p.add_argument("--iou-type", choices=("bbox", "segm", "both"), default="both",
-                   help="evaluate boxes, masks or both (default: both; masks only if the results have them)")
+                   help="evaluate boxes, masks or both (default: both; masks only if the results have them, "
+                        "and keypoints (OKS) too if they have 'keypoints')")
     p.add_argument("--json", metavar="OUT", dest="json_out",
                    help='also write {"bbox": {...}, "segm": {...}} with the twelve figures AP, AP50, AP75, '
                         "APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl to this file")
@@ -159,6 +160,9 @@ def run_evaluate_results(args) -> int:
     elif "segm" in iou_types and not has_masks:
         print("note: the results have no 'segmentation': segm uses each box as a mask (as pycocotools does)",
               file=sys.stderr)
+    if args.iou_type == "both" and isinstance(results, list) \
+            and any(isinstance(r, dict) and "keypoints" in r for r in results):
+        iou_types += ("keypoints",)
     try:
         evaluations = evaluate_coco(args.annotations, results, iou_types)
     except ValueError as e:

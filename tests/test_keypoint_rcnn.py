@@ -216,6 +216,9 @@ def test_keypoint_commands_end_to_end(tmp_path, capsys):
     assert set(json.loads((tmp_path / "s.json").read_text())) == {"bbox", "segm", "keypoints"}
     results = json.loads((tmp_path / "r.json").read_text())
     assert results and len(results[0]["keypoints"]) == 27
+    assert main(["evaluate-results", str(tmp_path / "data"), str(tmp_path / "r.json"),
+                 "--json", str(tmp_path / "s2.json")]) == 0
+    assert set(json.loads((tmp_path / "s2.json").read_text())) == {"bbox", "segm", "keypoints"}
     Image.fromarray(KeypointsDataset(1, seed=1)[0]["image"]).save(tmp_path / "in.png")
     assert main(["predict", str(tmp_path / "in.png"), "--checkpoint", ckpt, "--out", str(tmp_path / "p")]) == 0
     assert (tmp_path / "p" / "in_pred.png").is_file()
