@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-LOSS_KEYS = ("loss", "loss_objectness", "loss_rpn_box", "loss_cls", "loss_box", "loss_mask")
+LOSS_KEYS = ("loss", "loss_objectness", "loss_rpn_box", "loss_cls", "loss_box", "loss_mask", "loss_keypoint")
 
 
 def plot_history(history: list[dict], evaluations: list[dict] | None = None):
@@ -26,7 +26,7 @@ def plot_history(history: list[dict], evaluations: list[dict] | None = None):
     if evaluations:
         ax = axes[0, 1]
         es = [e["step"] for e in evaluations]
-        for iou_type in ("bbox", "segm"):
+        for iou_type in ("bbox", "segm", "keypoints"):
             for key, style in (("AP", "-"), ("AP50", "--")):
                 vals = [e[iou_type][key] for e in evaluations if iou_type in e]
                 if vals:
