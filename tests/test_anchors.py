@@ -29,7 +29,7 @@ def test_ordering_is_cell_major_then_anchor():
 
 
 def test_config_levels():
-    cfg = Config()
+    cfg = Config(use_fpn=False)
     (a,) = anchors_for_config(cfg, [(8, 8)])
     assert a.shape == (8 * 8 * num_anchors_per_cell(cfg), 4)
     cfg = Config(use_fpn=True)

@@ -27,7 +27,7 @@ def _check_backbone_gradients(cfg, every=3):
 
 
 def test_single_level_shapes_and_stride():
-    cfg = Config()
+    cfg = Config(use_fpn=False)
     bb = Backbone(cfg, rng=np.random.default_rng(0))
     feats, _ = bb.forward(np.zeros((1, 3, 128, 128), np.float32))
     assert [f.shape for f in feats] == [(1, 128, 8, 8)]
@@ -41,7 +41,7 @@ def test_fpn_shapes():
 
 
 def test_gradient_check_single_level():
-    _check_backbone_gradients(Config(**TINY))
+    _check_backbone_gradients(Config(use_fpn=False, **TINY))
 
 
 def test_gradient_check_fpn():

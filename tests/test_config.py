@@ -15,8 +15,8 @@ def test_derived_values():
     cfg = Config()
     assert cfg.num_classes == 3
     assert cfg.backbone_stride == 16
-    assert cfg.feature_strides == (16,)
-    assert Config(use_fpn=True).feature_strides == (4, 8, 16)
+    assert cfg.feature_strides == (4, 8, 16)
+    assert Config(use_fpn=False).feature_strides == (16,)
     assert Config(stage_channels=(32, 64, 128, 128), stage_blocks=(1, 1, 1, 1)).backbone_stride == 32
     assert Config().num_mask_channels == 3
     assert Config(mask_loss="softmax").num_mask_channels == 4  # background + classes
@@ -35,8 +35,8 @@ def test_display_lists_every_field():
     ({"image_size": 100}, "image_size"),
     ({"num_groups": 5}, "num_groups"),
     ({"stage_blocks": (1, 1)}, "stage_blocks"),
-    ({"use_fpn": True, "fpn_levels": (2, 4)}, "fpn_levels"),
-    ({"use_fpn": True, "anchor_sizes": (16.0,)}, "anchor_sizes"),
+    ({"fpn_levels": (2, 4)}, "fpn_levels"),
+    ({"anchor_sizes": (16.0,)}, "anchor_sizes"),
     ({"rpn_bg_iou": 0.8}, "rpn_fg_iou"),
     ({"base_lr": -1.0}, "base_lr"),
 ])

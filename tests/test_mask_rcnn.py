@@ -29,7 +29,7 @@ def fixed_proposals(targets, seed=0):
 
 @pytest.mark.parametrize("changes", [
     {},
-    {"use_fpn": True},
+    {"use_fpn": False},
     {"roi_op": "align_max"},
     {"roi_op": "roi_pool"},
     {"mask_head": "mlp", "mask_loss": "softmax"},
