@@ -189,8 +189,12 @@ class MaskRCNN(Module):
         self._cache = None
 
     # -- inference ------------------------------------------------------------
-    def predict(self, images) -> list[dict]:
-        """Detections for each image: boxes, labels (1..K), scores, masks (D, H, W) bool[, keypoints]."""
+    def predict(self, images, with_masks: bool = True) -> list[dict]:
+        """Detections for each image: boxes, labels (1..K), scores, masks (D, H, W) bool[, keypoints].
+
+        ``with_masks=False`` skips the mask branch: the same network used as
+        plain Faster R-CNN (``benchmarks/bench_inference.py`` times both).
+        """
         cfg = self.cfg
         x = self.preprocess(images)
         N, _, H, W = x.shape
@@ -204,7 +208,7 @@ class MaskRCNN(Module):
         for i, (lg, dl, p) in enumerate(zip(np.split(logits, splits), np.split(deltas, splits), props)):
             boxes, scores, labels = postprocess_detections(lg, dl, p[0], (H, W), cfg)
             results.append({"boxes": boxes, "labels": labels, "scores": scores})
-        if self.mask_head is not None:  # only on the final detections (<= 100 per image)
+        if self.mask_head is not None and with_masks:  # only on the final detections (<= 100 per image)
             dets = rois_with_batch_index([r["boxes"] for r in results])
             all_labels = np.concatenate([r["labels"] for r in results])
             probs = np.zeros((0, 2 * cfg.mask_pool_size, 2 * cfg.mask_pool_size))
