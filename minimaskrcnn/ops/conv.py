@@ -34,6 +34,13 @@ Two implementations share one API:
   A 1x1 convolution with stride 1 and no padding needs no im2col at all:
   ``cols[n]`` is just ``x[n].reshape(C, H*W)``.
 
+  The work is done in tiles of output pixels (``ops/tiles.py``): a few whole
+  images, or a band of rows of one large image, sized so the tile's columns
+  stay in cache from the im2col that writes them to the GEMM that reads them.
+  Tiles run on all cores at once, each with its own single-threaded im2col and
+  matrix multiply, and the weight gradient is summed tile by tile in a fixed
+  order, so results are bit-identical however many threads ran them.
+
 The transposed convolution (the mask head's 2x2, stride-2 upsampling) is the
 adjoint of a convolution: its forward pass is a convolution's input-gradient
 computation and its backward pass is a convolution's forward pass. With ``w`` in
@@ -45,14 +52,15 @@ the kernel onto the output::
 so ``Ho = (H - 1)*stride - 2*padding + kh``.
 
 The caches hold the inputs, not the column matrices: columns are 9x larger than
-the input for a 3x3 kernel, so the fast path rebuilds them in backward (about
-as cheap as reading a stored copy) inside reusable work buffers. Float32 and
-float64 are both supported; the output dtype is the input dtype.
+the input for a 3x3 kernel, so the fast path rebuilds them in backward, one
+cache-sized tile at a time (cheaper than reading a stored copy from memory).
+Float32 and float64 are both supported; the output dtype is the input dtype.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from minimaskrcnn.ops import tiles
 from minimaskrcnn.ops.im2col import (
     _check_geometry, _col2im_kernel, _im2col_kernel, conv_output_size,
 )
@@ -193,41 +201,45 @@ def conv_transpose2d_backward_naive(dout, cache):
 
 
 # ----------------------------------------------------------------------------
-# Fast path: im2col + GEMM
+# Fast path: im2col + GEMM, tile by tile (ops/tiles.py), on every core
 # ----------------------------------------------------------------------------
-_WORK: dict = {}
-
-
-def _work_buffer(role: str, shape, dtype) -> np.ndarray:
-    """A reusable scratch array for column matrices (contents undefined).
-
-    Column matrices are large, and a fresh large array costs page faults on
-    first touch every call; one buffer per role, grown when needed, avoids that.
-    Never returned to callers. (Not thread-safe: one convolution at a time.)
-    """
-    size = int(np.prod(shape))
-    buf = _WORK.get((role, np.dtype(dtype)))
-    if buf is None or buf.size < size:
-        buf = _WORK[(role, np.dtype(dtype))] = np.empty(size, dtype=dtype)
-    return buf[:size].reshape(shape)
-
-
 def _is_pointwise(kh, kw, stride, padding):
     return kh == kw == stride == 1 and padding == 0
 
 
-def _columns(x, kh, kw, stride, padding, dilation, Ho, Wo):
-    """im2col of ``x`` into the "cols" work buffer: (N, C*kh*kw, Ho*Wo)."""
-    N, C, H, W = x.shape
-    if _is_pointwise(kh, kw, stride, padding):
-        return x.reshape(N, C, H * W)  # a 1x1 convolution reads the pixels as they are
-    cols = _work_buffer("cols", (N, C * kh * kw, Ho * Wo), x.dtype)
-    _im2col_kernel(x, kh, kw, stride, padding, dilation, Ho, Wo, cols)
+def _pixels(a, tile, width):
+    """The tile's pixels of ``a`` (N, C, R, width) as a view (images, C, pixels per image)."""
+    n0, n1, r0, r1 = tile
+    N, C = a.shape[:2]
+    return a.reshape(N, C, -1)[n0:n1, :, r0 * width : r1 * width]
+
+
+def _tile_columns(a, tile, kh, kw, stride, padding, dilation, Wo, slot, role):
+    """im2col of one tile's output pixels, as a view (images, C*kh*kw, pixels per image)."""
+    n0, n1, r0, r1 = tile
+    C = a.shape[1]
+    if _is_pointwise(kh, kw, stride, padding):  # 1x1: the columns are the pixels themselves
+        return _pixels(a, tile, Wo)
+    cols = tiles.buffer(slot, role, (n1 - n0, C * kh * kw, (r1 - r0) * Wo), a.dtype)
+    _im2col_kernel(a, n0, n1, r0, r1, kh, kw, stride, padding, dilation, Wo, cols)
     return cols
 
 
+def _weight_gradient(cols, d, out):
+    """``out`` = sum over the tile's images of ``cols[n] @ d[n].T``, stored with the longer side as rows.
+
+    cols: (images, K, pixels); d: (images, F, pixels); out: (K, F) if K >= F else (F, K).
+    (BLAS runs these thin products fastest with the longer side of the result as rows.)
+    """
+    if out.shape[0] == cols.shape[1]:
+        prod = np.matmul(cols, d.transpose(0, 2, 1))  # (images, K, F)
+    else:
+        prod = np.matmul(d, cols.transpose(0, 2, 1))  # (images, F, K)
+    prod.sum(axis=0, out=out)
+
+
 def conv2d_forward(x, w, b, stride=1, padding=0, dilation=1):
-    """Convolution via im2col and one batched matrix multiply.
+    """Convolution via im2col and matrix multiplies, tile by tile on every core (``ops/tiles.py``).
 
     Args:
         x: (N, C, H, W) float32 or float64.
@@ -244,11 +256,18 @@ def conv2d_forward(x, w, b, stride=1, padding=0, dilation=1):
     F, _, kh, kw = w.shape
     Ho, Wo = _check_geometry("x", H, W, kh, kw, stride, padding, dilation)
     stride, padding, dilation = int(stride), int(padding), int(dilation)  # one kernel signature
-    cols = _columns(x, kh, kw, stride, padding, dilation, Ho, Wo)  # (N, C*kh*kw, Ho*Wo)
-    out = np.matmul(w.reshape(F, -1), cols)  # (N, F, Ho*Wo)
-    if b is not None:
-        out += b[:, None]
-    return out.reshape(N, F, Ho, Wo), (x, w, b is not None, stride, padding, dilation)
+    w2 = w.reshape(F, C * kh * kw)  # (F, C*kh*kw)
+    out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+
+    def forward_tile(slot, i, tile):
+        cols = _tile_columns(x, tile, kh, kw, stride, padding, dilation, Wo, slot, "cols")  # (n, C*kh*kw, pixels)
+        y = np.matmul(w2, cols, out=_pixels(out, tile, Wo))  # (n, F, pixels), written in place
+        if b is not None:
+            y += b[:, None]
+
+    todo = tiles.plan(N, Ho, Wo, C * kh * kw, x.itemsize)
+    tiles.run(forward_tile, todo, flops=2.0 * out.size * C * kh * kw)
+    return out, (x, w, b is not None, stride, padding, dilation)
 
 
 def conv2d_backward(dout, cache):
@@ -266,26 +285,40 @@ def conv2d_backward(dout, cache):
     F, _, kh, kw = w.shape
     Ho = conv_output_size(H, kh, stride, padding, dilation)
     Wo = conv_output_size(W, kw, stride, padding, dilation)
-    d = _check_dout(dout, (N, F, Ho, Wo), x.dtype).reshape(N, F, Ho * Wo)
-    db = d.sum(axis=(0, 2)) if has_bias else None
-    cols = _columns(x, kh, kw, stride, padding, dilation, Ho, Wo)  # rebuilt, (N, C*kh*kw, Ho*Wo)
-    # (F, C*kh*kw). Computed transposed: BLAS is faster with the long side of the result as rows.
-    dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T
-    if _is_pointwise(kh, kw, stride, padding):  # the columns are the pixels
-        dx = np.matmul(w.reshape(F, C).T, d).reshape(N, C, H, W)
-    elif stride == 1 and kh == kw and padding <= dilation * (kh - 1):
-        # With stride 1, dx is itself a convolution: dout, padded by dilation*(k-1) - padding,
-        # correlated with the kernel flipped in space and with in/out channels swapped.
-        # One more im2col + GEMM; cheaper than writing and folding back a dcols matrix.
-        w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, F * kh * kw)  # (C, F*kh*kw)
-        dcols = _work_buffer("dcols", (N, F * kh * kw, H * W), x.dtype)
-        _im2col_kernel(d.reshape(N, F, Ho, Wo), kh, kw, 1, dilation * (kh - 1) - padding, dilation, H, W, dcols)
-        dx = np.matmul(w_flip, dcols).reshape(N, C, H, W)
-    else:  # general case: dcols[n] = W2.T @ dout[n], then fold the columns back onto the image
-        dcols = np.matmul(w.reshape(F, -1).T, d, out=_work_buffer("dcols", cols.shape, x.dtype))
-        dx = np.empty_like(x)
-        _col2im_kernel(dcols, kh, kw, stride, padding, dilation, Ho, Wo, dx)
-    return dx, dw.reshape(w.shape), db
+    d = _check_dout(dout, (N, F, Ho, Wo), x.dtype)  # (N, F, Ho, Wo)
+    db = d.sum(axis=(0, 2, 3)) if has_bias else None
+    K = C * kh * kw
+    dx = np.empty_like(x)
+    # With stride 1, dx is itself a convolution: dout, padded by dilation*(k-1) - padding,
+    # correlated with the kernel flipped in space and with in/out channels swapped. One
+    # more im2col + GEMM per tile, cheaper than writing and folding back a dcols matrix.
+    dx_is_conv = stride == 1 and kh == kw and padding <= dilation * (kh - 1)
+    w_flip = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, F * kh * kw)  # (C, F*kh*kw)
+
+    # dw sums over every pixel: each tile stores its own part, and the parts are added in
+    # tile order at the end, so the result does not depend on which thread did what.
+    dw_tiles = tiles.plan(N, Ho, Wo, K, x.itemsize, bands=dx_is_conv)
+    dw_parts = np.empty((len(dw_tiles), max(K, F), min(K, F)), dtype=x.dtype)
+
+    def dw_tile(slot, i, tile):  # (for the general dx, also dx of these whole images)
+        cols = _tile_columns(x, tile, kh, kw, stride, padding, dilation, Wo, slot, "cols")  # (n, K, pixels)
+        d_tile = _pixels(d, tile, Wo)  # (n, F, pixels)
+        _weight_gradient(cols, d_tile, dw_parts[i])
+        if not dx_is_conv:  # dcols = W2.T @ dout, then fold the columns back onto the images
+            dcols = np.matmul(w.reshape(F, K).T, d_tile, out=tiles.buffer(slot, "dcols", cols.shape, x.dtype))
+            _col2im_kernel(dcols, tile[0], tile[1], kh, kw, stride, padding, dilation, Ho, Wo, dx)
+
+    def dx_tile(slot, i, tile):  # stride 1: tiles of dx's own H x W grid
+        dcols = _tile_columns(d, tile, kh, kw, 1, dilation * (kh - 1) - padding, dilation, W, slot, "dcols")
+        np.matmul(w_flip, dcols, out=_pixels(dx, tile, W))  # (n, C, pixels) = (C, F*kh*kw) @ (n, F*kh*kw, pixels)
+
+    todo = [(dw_tile, i, t) for i, t in enumerate(dw_tiles)]
+    if dx_is_conv:
+        todo += [(dx_tile, i, t) for i, t in enumerate(tiles.plan(N, H, W, F * kh * kw, x.itemsize))]
+    tiles.run(lambda slot, _, job: job[0](slot, job[1], job[2]), todo, flops=4.0 * N * F * K * Ho * Wo)
+    dw = dw_parts.sum(axis=0)  # (max(K, F), min(K, F)), tile by tile in order
+    dw = dw.T if K >= F else dw  # (F, K)
+    return dx, np.ascontiguousarray(dw).reshape(w.shape), db
 
 
 def _transposed_size(H, W, kh, kw, stride, padding):
@@ -299,7 +332,7 @@ def _transposed_size(H, W, kh, kw, stride, padding):
 
 
 def conv_transpose2d_forward(x, w, b, stride=2, padding=0):
-    """Transposed convolution: one GEMM to make every stamp, col2im to add them up.
+    """Transposed convolution: per tile of images, GEMMs make every stamp, col2im adds them up.
 
     Args:
         x: (N, C_in, H, W) float32 or float64.
@@ -315,17 +348,25 @@ def conv_transpose2d_forward(x, w, b, stride=2, padding=0):
     _, F, kh, kw = w.shape
     Ho, Wo = _transposed_size(H, W, kh, kw, stride, padding)
     stride, padding = int(stride), int(padding)
-    cols = _work_buffer("cols", (N, F * kh * kw, H * W), x.dtype)
-    np.matmul(w.reshape(C, -1).T, x.reshape(N, C, H * W), out=cols)  # (N, C_out*kh*kw, H*W) stamps
+    K = F * kh * kw
+    w_stamps = w.reshape(C, K).T  # (C_out*kh*kw, C_in)
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
-    _col2im_kernel(cols, kh, kw, stride, padding, 1, H, W, out)  # add overlapping stamps
-    if b is not None:
-        out += b[:, None, None]
+
+    def forward_tile(slot, i, tile):  # whole images: stamps of neighbouring pixels overlap
+        n0, n1 = tile[:2]
+        stamps = tiles.buffer(slot, "cols", (n1 - n0, K, H * W), x.dtype)  # (n, C_out*kh*kw, H*W)
+        np.matmul(w_stamps, _pixels(x, tile, W), out=stamps)
+        _col2im_kernel(stamps, n0, n1, kh, kw, stride, padding, 1, H, W, out)  # add overlapping stamps
+        if b is not None:
+            out[n0:n1] += b[:, None, None]
+
+    todo = tiles.plan(N, H, W, K, x.itemsize, bands=False)
+    tiles.run(forward_tile, todo, flops=2.0 * x.size * K)
     return out, (x, w, b is not None, stride, padding)
 
 
 def conv_transpose2d_backward(dout, cache):
-    """Gradients of :func:`conv_transpose2d_forward`: im2col of ``dout`` plus two GEMMs.
+    """Gradients of :func:`conv_transpose2d_forward`: per tile, im2col of ``dout`` plus two GEMMs.
 
     Returns dx (N, C_in, H, W), dw (C_in, C_out, kh, kw), db (C_out,) or None.
     """
@@ -335,8 +376,17 @@ def conv_transpose2d_backward(dout, cache):
     Ho, Wo = _transposed_size(H, W, kh, kw, stride, padding)
     dout = _check_dout(dout, (N, F, Ho, Wo), x.dtype)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    dcols = _work_buffer("dcols", (N, F * kh * kw, H * W), x.dtype)
-    _im2col_kernel(dout, kh, kw, stride, padding, 1, H, W, dcols)  # each stamp's window of dout
-    dx = np.matmul(w.reshape(C, -1), dcols).reshape(N, C, H, W)  # (N, C_in, H, W)
-    dw = np.matmul(dcols, x.reshape(N, C, H * W).transpose(0, 2, 1)).sum(axis=0).T  # (C_in, C_out*kh*kw)
-    return dx, dw.reshape(w.shape), db
+    K = F * kh * kw
+    dx = np.empty_like(x)
+    todo = tiles.plan(N, H, W, K, x.itemsize)
+    dw_parts = np.empty((len(todo), max(K, C), min(K, C)), dtype=x.dtype)  # per tile, summed in order
+
+    def backward_tile(slot, i, tile):  # tiles of x's grid: each pixel's stamp window of dout
+        dcols = _tile_columns(dout, tile, kh, kw, stride, padding, 1, W, slot, "dcols")  # (n, C_out*kh*kw, pixels)
+        np.matmul(w.reshape(C, K), dcols, out=_pixels(dx, tile, W))  # (n, C_in, pixels)
+        _weight_gradient(dcols, _pixels(x, tile, W), dw_parts[i])  # sum_n dcols[n] @ x[n].T
+
+    tiles.run(backward_tile, todo, flops=4.0 * x.size * K)
+    dw = dw_parts.sum(axis=0)  # (max(K, C_in), min(K, C_in))
+    dw = dw if K >= C else dw.T  # (C_out*kh*kw, C_in)
+    return dx, np.ascontiguousarray(dw.T).reshape(w.shape), db

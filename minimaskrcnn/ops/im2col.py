@@ -34,14 +34,21 @@ and ``col2im(ones like cols)`` counts how many windows cover each pixel::
      [2, 4, 2],
      [1, 2, 1]]
 
-Speed notes for the kernels below: they handle padding by computing the valid
-range of ``ow`` instead of padding a copy of ``x``, and index with unsigned
-integers. Numba checks every signed index for Python-style negative wrap-around,
-which stops LLVM from vectorising the inner copy; unsigned indices cannot be
-negative, so the copies compile to SIMD loops. They run on one thread on
-purpose: the matrix multiplies around them already use every core through BLAS,
-whose idle threads keep spinning for a while after each call, and a parallel
-Numba kernel fighting them for the cores measured about 2x slower end to end.
+The fast convolution works tile by tile (see ``ops/tiles.py``), so the im2col
+kernel below fills the columns of one *tile*: images ``n0..n1-1``, output rows
+``oh0..oh1-1`` of each::
+
+    cols[n - n0, (c*kh + i)*kw + j, (oh - oh0)*Wo + ow]      # (n1-n0, C*kh*kw, (oh1-oh0)*Wo)
+
+With every image and every row that is exactly ``cols`` above.
+
+Speed notes: the kernels handle padding by computing the valid range of ``ow``
+instead of padding a copy of ``x``, and index with unsigned integers. Numba
+checks every signed index for Python-style negative wrap-around, which stops
+LLVM from vectorising the inner copy; unsigned indices cannot be negative, so
+the copies compile to SIMD loops. Each kernel runs on one thread and releases
+the GIL (``nogil=True``): the convolution runs several tiles at once on its
+own threads, each with its own single-threaded im2col and matrix multiply.
 """
 from __future__ import annotations
 
@@ -83,65 +90,95 @@ def _valid_range(size, out_size, offset, stride):
     """``[lo, hi)``: the output indices ``o`` with ``0 <= o*stride + offset < size``."""
     lo = 0
     if offset < 0:
-        lo = (-offset + stride - 1) // stride
+        lo = min((-offset + stride - 1) // stride, out_size)
     hi = 0
     if size - 1 - offset >= 0:
         hi = min((size - 1 - offset) // stride + 1, out_size)
     return lo, max(lo, hi)
 
 
-@njit(cache=True)
-def _im2col_kernel(x, kh, kw, stride, padding, dilation, Ho, Wo, cols):
-    """Fill ``cols`` (N, C*kh*kw, Ho*Wo) from ``x`` (N, C, H, W); every entry is written."""
-    N, C, H, W = x.shape
+@njit(cache=True, inline="always")
+def _copy(dst, d0, src, s0, count):
+    """``dst[d0 : d0+count] = src[s0 : s0+count]`` with unsigned indices (a SIMD loop)."""
+    d, s = uint64(d0), uint64(s0)
+    for q in range(uint64(count)):
+        dst[d + q] = src[s + q]
+
+
+@njit(cache=True, inline="always")
+def _zero(dst, d0, count):
+    d = uint64(d0)
+    for q in range(uint64(count)):
+        dst[d + q] = 0
+
+
+@njit(cache=True, nogil=True)
+def _im2col_kernel(x, n0, n1, oh0, oh1, kh, kw, stride, padding, dilation, Wo, cols):
+    """Fill ``cols`` (n1-n0, C*kh*kw, (oh1-oh0)*Wo) with the windows of output rows
+    ``oh0..oh1-1`` of images ``n0..n1-1`` of ``x`` (N, C, H, W); every entry is written."""
+    _, C, H, W = x.shape
     step = uint64(stride)
-    for nc in range(N * C):
-        n, c = nc // C, nc % C
-        for i in range(kh):
-            for j in range(kw):
-                row = cols[n, (c * kh + i) * kw + j]  # (Ho*Wo,) one kernel tap
-                offset = j * dilation - padding  # input column = ow*stride + offset
-                lo, hi = _valid_range(W, Wo, offset, stride)
-                for oh in range(Ho):
-                    h = oh * stride + i * dilation - padding
-                    start = uint64(oh * Wo)
-                    if h < 0 or h >= H:  # the whole output row looks into padding
-                        for q in range(uint64(Wo)):
-                            row[start + q] = 0
+    for n in range(n0, n1):
+        for c in range(C):
+            plane = x[n, c]  # (H, W)
+            flat = plane.reshape(H * W)  # (H*W,) the same pixels, one row after another
+            for i in range(kh):
+                dh = i * dilation - padding  # input row = oh*stride + dh
+                oh_lo, oh_hi = _valid_range(H, oh1, dh, stride)  # output rows inside the image
+                oh_lo = min(max(oh_lo, oh0), oh1)  # ... and inside the tile
+                oh_hi = min(max(oh_hi, oh_lo), oh1)
+                for j in range(kw):
+                    row = cols[n - n0, (c * kh + i) * kw + j]  # ((oh1-oh0)*Wo,) one kernel tap
+                    offset = j * dilation - padding  # input column = ow*stride + offset
+                    lo, hi = _valid_range(W, Wo, offset, stride)  # output columns inside the image
+                    _zero(row, 0, (oh_lo - oh0) * Wo)  # rows above the image: padding
+                    _zero(row, (oh_hi - oh0) * Wo, (oh1 - oh_hi) * Wo)  # rows below it
+                    if stride == 1 and Wo == W:
+                        # The tap's window over these rows is the plane shifted by (dh, offset):
+                        # one contiguous copy, then zero the columns that wrapped around a row end.
+                        start = (oh_lo - oh0) * W  # where output row oh_lo begins
+                        src0 = (oh_lo + dh) * W + offset  # the input pixel it reads first
+                        q0 = max(0, -src0)  # ... which may lie just before the plane
+                        q1 = min((oh_hi - oh_lo) * W, H * W - src0)  # ... or the copy run past it
+                        _copy(row, start + q0, flat, src0 + q0, q1 - q0)
+                        for oh in range(oh_hi - oh_lo):
+                            _zero(row, start + oh * W, lo)
+                            _zero(row, start + oh * W + hi, W - hi)
                         continue
-                    src = x[n, c, h]  # (W,)
-                    for q in range(uint64(lo)):
-                        row[start + q] = 0
-                    first = uint64(lo * stride + offset)
-                    for q in range(uint64(hi - lo)):
-                        row[start + uint64(lo) + q] = src[first + q * step]
-                    for q in range(uint64(hi), uint64(Wo)):
-                        row[start + q] = 0
+                    for oh in range(oh_lo, oh_hi):  # general stride: one output row at a time
+                        start = (oh - oh0) * Wo
+                        src = plane[oh * stride + dh]  # (W,)
+                        _zero(row, start, lo)
+                        first, dst = uint64(lo * stride + offset), uint64(start + lo)
+                        for q in range(uint64(hi - lo)):
+                            row[dst + q] = src[first + q * step]
+                        _zero(row, start + hi, Wo - hi)
 
 
-@njit(cache=True)
-def _col2im_kernel(cols, kh, kw, stride, padding, dilation, Ho, Wo, out):
-    """Overwrite ``out`` (N, C, H, W) with the sum of every column entry at its source pixel."""
-    N, C, H, W = out.shape
+@njit(cache=True, nogil=True)
+def _col2im_kernel(cols, n0, n1, kh, kw, stride, padding, dilation, Ho, Wo, out):
+    """Overwrite images ``n0..n1-1`` of ``out`` (N, C, H, W) with the sum of every entry of
+    ``cols`` (n1-n0, C*kh*kw, Ho*Wo) at its source pixel."""
+    _, C, H, W = out.shape
     step = uint64(stride)
-    for nc in range(N * C):
-        n, c = nc // C, nc % C
-        plane = out[n, c]  # (H, W)
-        plane[:] = 0
-        for i in range(kh):
-            for j in range(kw):
-                row = cols[n, (c * kh + i) * kw + j]  # (Ho*Wo,)
-                offset = j * dilation - padding
-                lo, hi = _valid_range(W, Wo, offset, stride)
-                first = uint64(lo * stride + offset)
-                for oh in range(Ho):
-                    h = oh * stride + i * dilation - padding
-                    if h < 0 or h >= H:
-                        continue  # this row of windows only saw padding
-                    dst = plane[h]  # (W,)
-                    start = uint64(oh * Wo + lo)
-                    for q in range(uint64(hi - lo)):
-                        dst[first + q * step] += row[start + q]
+    for n in range(n0, n1):
+        for c in range(C):
+            plane = out[n, c]  # (H, W)
+            plane[:] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    row = cols[n - n0, (c * kh + i) * kw + j]  # (Ho*Wo,)
+                    offset = j * dilation - padding
+                    lo, hi = _valid_range(W, Wo, offset, stride)
+                    first = uint64(lo * stride + offset)
+                    for oh in range(Ho):
+                        h = oh * stride + i * dilation - padding
+                        if h < 0 or h >= H:
+                            continue  # this row of windows only saw padding
+                        dst = plane[h]  # (W,)
+                        start = uint64(oh * Wo + lo)
+                        for q in range(uint64(hi - lo)):
+                            dst[first + q * step] += row[start + q]
 
 
 # ----------------------------------------------------------------------------
@@ -176,7 +213,8 @@ def im2col(x: np.ndarray, kernel_size, stride: int = 1, padding: int = 0, dilati
     Ho, Wo = _check_geometry("x", H, W, kh, kw, stride, padding, dilation)
     if out is None:
         out = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
-    _im2col_kernel(np.ascontiguousarray(x), int(kh), int(kw), int(stride), int(padding), int(dilation), Ho, Wo, out)
+    _im2col_kernel(np.ascontiguousarray(x), 0, N, 0, Ho, int(kh), int(kw), int(stride), int(padding), int(dilation),
+                   Wo, out)
     return out
 
 
@@ -192,6 +230,6 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride: int = 1, padding: int
     if cols.shape != (N, C * kh * kw, Ho * Wo):
         raise ValueError(f"cols must have shape {(N, C * kh * kw, Ho * Wo)}, got {cols.shape}")
     out = np.empty((N, C, H, W), dtype=cols.dtype)
-    _col2im_kernel(np.ascontiguousarray(cols), int(kh), int(kw), int(stride), int(padding), int(dilation),
+    _col2im_kernel(np.ascontiguousarray(cols), 0, N, int(kh), int(kw), int(stride), int(padding), int(dilation),
                    Ho, Wo, out)
     return out
