@@ -4,6 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minimaskrcnn.nn import numerical_gradient, rel_error
+from minimaskrcnn.ops import tiles
+from minimaskrcnn.ops.im2col import _im2col_kernel
 from minimaskrcnn.ops import (
     col2im, conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive,
     conv_output_size, conv_transpose2d_backward, conv_transpose2d_backward_naive,
@@ -228,3 +230,152 @@ def test_conv_transpose2d_rejects_bad_input():
         conv_transpose2d_forward(np.zeros((1, 3, 1, 1)), np.zeros((3, 2, 2, 2)), None, stride=2, padding=1)
     with pytest.raises(ValueError, match="x must be a 4-d"):
         conv_transpose2d_forward(np.zeros((3, 4, 4)), np.zeros((3, 2, 2, 2)), None)
+
+
+# ----------------------------------------------------------------------------
+# Tiles and threads (ops/tiles.py): the fast path cuts the pixels into tiles and may run
+# them on several threads; the result must not depend on either.
+# ----------------------------------------------------------------------------
+_RUN_TILES = tiles.run
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Tiles of a few pixels, so that even test-sized inputs are cut into many bands and groups."""
+    monkeypatch.setattr(tiles, "TILE_BYTES", 1)
+    monkeypatch.setattr(tiles, "MIN_TILE_PIXELS", 7)
+
+
+def _fast_results(x, w, b, dout, args, transposed, threads, min_flops, monkeypatch):
+    """Forward and backward of the fast path with ``threads`` threads above ``min_flops``,
+    and how many threads each pass actually used."""
+    monkeypatch.setattr(tiles, "num_threads", lambda: threads)
+    monkeypatch.setattr(tiles, "PARALLEL_MIN_FLOPS", min_flops)
+    used = []
+    monkeypatch.setattr(tiles, "run", lambda *a, **k: used.append(_RUN_TILES(*a, **k)) or used[-1])
+    forward, backward = TRANSPOSED_PAIRS[0] if transposed else CONV_PAIRS[0]
+    out, cache = forward(x, w, b, *args)
+    return (out, *backward(dout, cache)), used
+
+
+# (N, C, H, W, F, k, stride, padding, transposed): odd batch sizes, bands (H large), groups of images
+TILED_CASES = [
+    (1, 3, 13, 9, 4, 3, 1, 1, False),  # one image: bands of rows are the only split
+    (3, 3, 7, 6, 5, 3, 1, 1, False),  # odd batch
+    (3, 4, 9, 8, 3, 3, 2, 1, False),  # stride 2: dx by col2im over whole images
+    (3, 4, 6, 5, 6, 1, 1, 0, False),  # 1x1: the columns are views of x
+    (5, 2, 4, 4, 3, 3, 1, 0, False),  # no padding: dx grid larger than the output grid
+    (3, 3, 5, 4, 2, 2, 2, 0, True),  # the mask head's 2x2 stride-2 transposed conv
+    (1, 2, 6, 5, 3, 3, 2, 1, True),
+]
+
+
+@pytest.mark.parametrize("case", TILED_CASES, ids=str)
+def test_threaded_tiles_are_bit_identical_to_one_thread_and_match_naive(case, small_tiles, monkeypatch):
+    N, C, H, W, F, k, stride, padding, transposed = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((C, F, k, k) if transposed else (F, C, k, k))
+    b = rng.standard_normal(F)
+    forward_naive, backward_naive = TRANSPOSED_PAIRS[1] if transposed else CONV_PAIRS[1]
+    out_ref, cache_ref = forward_naive(x, w, b, stride, padding)
+    dout = rng.standard_normal(out_ref.shape)
+    reference = (out_ref, *backward_naive(dout, cache_ref))
+    args = (stride, padding)
+    one, used_one = _fast_results(x, w, b, dout, args, transposed, 1, 0.0, monkeypatch)
+    assert used_one == [1, 1]
+    for threads in (2, 3):
+        many, used = _fast_results(x, w, b, dout, args, transposed, threads, 0.0, monkeypatch)
+        # really threaded (more tiles than threads, no threshold), except a transposed conv's
+        # forward pass, which splits by whole images only
+        assert used == [1 if transposed and N == 1 else threads, threads]
+        for got, ref in zip(many, one):
+            np.testing.assert_array_equal(got, ref)  # bit-identical, not merely close
+    for got, ref in zip(one, reference):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_parallel_threshold_both_sides_give_identical_results(monkeypatch):
+    # Default tile sizes: (6, 64, 24, 24) 64->16 3x3 is cut into several tiles.
+    rng = np.random.default_rng(7)
+    x, w, b = _conv_data(rng, 6, 64, 24, 24, 16, 3, dtype=np.float32)
+    dout = rng.standard_normal((6, 16, 24, 24)).astype(np.float32)
+    assert len(tiles.plan(6, 24, 24, 64 * 9, 4)) >= 2
+    flops = 2.0 * 6 * 16 * 64 * 9 * 24 * 24  # of the forward pass; backward does twice as much
+    below, used_below = _fast_results(x, w, b, dout, (1, 1), False, 2, flops * 1.01, monkeypatch)
+    above, used_above = _fast_results(x, w, b, dout, (1, 1), False, 2, flops * 0.99, monkeypatch)
+    assert used_below == [1, 2]  # forward just below the threshold, backward above it
+    assert used_above == [2, 2]
+    for got, ref in zip(above, below):
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_same_input_same_bits_run_to_run_with_default_threads():
+    rng = np.random.default_rng(8)
+    x, w, b = _conv_data(rng, 3, 32, 40, 40, 32, 3, dtype=np.float32)
+    dout = rng.standard_normal((3, 32, 40, 40)).astype(np.float32)
+    first = None
+    for _ in range(3):
+        out, cache = conv2d_forward(x, w, b, 1, 1)
+        results = (out, *conv2d_backward(dout, cache))
+        if first is None:
+            first = results
+        for got, ref in zip(results, first):
+            np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("N, rows, width, col_rows, bands", [
+    (1, 13, 9, 5, True), (3, 7, 6, 27, True), (5, 4, 4, 8, False), (8, 64, 64, 288, True),
+    (128, 14, 14, 288, True), (1, 3, 3, 1, True), (36, 28, 28, 32, False),
+])
+def test_plan_covers_every_pixel_once_in_equal_tiles(N, rows, width, col_rows, bands, small_tiles):
+    for tile_bytes in (1, 64 << 10, 2 << 20):
+        tiles.TILE_BYTES = tile_bytes
+        todo = tiles.plan(N, rows, width, col_rows, 4, bands=bands)
+        covered = np.zeros((N, rows), dtype=int)
+        for n0, n1, r0, r1 in todo:
+            assert 0 <= n0 < n1 <= N and 0 <= r0 < r1 <= rows
+            assert n1 - n0 == 1 or (r0, r1) == (0, rows)  # a band of one image, or whole images
+            assert bands or (r0, r1) == (0, rows)
+            covered[n0:n1, r0:r1] += 1
+        np.testing.assert_array_equal(covered, 1)
+        images = [n1 - n0 for n0, n1, _, _ in todo]
+        band_rows = [r1 - r0 for _, _, r0, r1 in todo]
+        assert max(images) - min(images) <= 1 and max(band_rows) - min(band_rows) <= 1  # equal parts
+        assert todo == tiles.plan(N, rows, width, col_rows, 4, bands=bands)  # shapes alone decide
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+       k=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 3), dilation=st.integers(1, 2),
+       data=st.data())
+def test_im2col_kernel_fills_any_tile_like_the_naive_reference(n, c, h, w, k, stride, padding, dilation, data):
+    Ho, Wo = conv_output_size(h, k, stride, padding, dilation), conv_output_size(w, k, stride, padding, dilation)
+    if min(Ho, Wo) < 1:
+        return
+    n0 = data.draw(st.integers(0, n - 1))
+    n1 = data.draw(st.integers(n0 + 1, n))
+    r0 = data.draw(st.integers(0, Ho - 1))
+    r1 = data.draw(st.integers(r0 + 1, Ho))
+    x = np.random.default_rng(n * h + w).standard_normal((n, c, h, w))
+    cols = np.full((n1 - n0, c * k * k, (r1 - r0) * Wo), np.nan)  # every entry must be written
+    _im2col_kernel(x, n0, n1, r0, r1, k, k, stride, padding, dilation, Wo, cols)
+    expected = im2col_naive(x, k, k, stride, padding, dilation)[n0:n1, :, r0 * Wo : r1 * Wo]
+    np.testing.assert_array_equal(cols, expected)
+
+
+def test_an_error_in_one_tile_reaches_the_caller_and_the_pool_keeps_working(monkeypatch):
+    monkeypatch.setattr(tiles, "num_threads", lambda: 2)
+    monkeypatch.setattr(tiles, "PARALLEL_MIN_FLOPS", 0.0)
+    done = []
+
+    def task(slot, i, tile):
+        if i == 3:
+            raise RuntimeError("tile 3 failed")
+        done.append(i)
+
+    with pytest.raises(RuntimeError, match="tile 3 failed"):
+        tiles.run(task, list(range(8)), flops=1.0)
+    assert sorted(done) == [0, 1, 2, 4, 5, 6, 7]  # the other tiles still ran, and were waited for
+    done.clear()
+    assert tiles.run(lambda slot, i, tile: done.append(i), list(range(8)), flops=1.0) == 2
+    assert sorted(done) == list(range(8))

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-__all__ = ["plan", "run", "buffer", "TILE_BYTES", "MIN_TILE_PIXELS", "PARALLEL_MIN_FLOPS"]
+__all__ = ["plan", "run", "num_threads", "buffer", "TILE_BYTES", "MIN_TILE_PIXELS", "PARALLEL_MIN_FLOPS"]
 
 TILE_BYTES = 2 << 20  # aim for column matrices of about 2 MiB (they stay in cache; measured best)
 MIN_TILE_PIXELS = 256  # but never fewer pixels than this, or the GEMMs get inefficient
@@ -104,20 +104,25 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _POOL
 
 
-def run(task, tiles, flops: float) -> None:
-    """Call ``task(slot, i, tile)`` once for every ``tiles[i]``, on up to Numba's number of threads.
+def num_threads() -> int:
+    """How many threads may run tiles: Numba's setting (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``)."""
+    return numba.get_num_threads()
+
+
+def run(task, tiles, flops: float) -> int:
+    """Call ``task(slot, i, tile)`` once for every ``tiles[i]``, on up to :func:`num_threads` threads.
 
     ``slot`` (0 = the calling thread) names the thread's work buffers. Tasks must
     write only their own tile's part of the output (or their own ``i``-th partial
     sum). The calling thread works too; with fewer than ``PARALLEL_MIN_FLOPS`` or
-    one tile it does everything itself.
+    one tile it does everything itself. Returns the number of threads used.
     """
     with _LOCK:
-        threads = min(numba.get_num_threads(), len(tiles))
+        threads = min(num_threads(), len(tiles))
         if threads <= 1 or flops < PARALLEL_MIN_FLOPS:
             for i, tile in enumerate(tiles):
                 task(0, i, tile)
-            return
+            return 1
         counter = itertools.count()  # next() is atomic under the GIL: each tile is taken once
 
         def work(slot):
@@ -134,3 +139,4 @@ def run(task, tiles, flops: float) -> None:
         for error in errors:
             if error is not None:
                 raise error
+        return threads
