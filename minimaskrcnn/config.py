@@ -92,7 +92,7 @@ class Config:
     roi_positive_fraction: float = 0.25
     roi_fg_iou: float = 0.5
     box_pool_size: int = 7
-    box_fc_dim: int = 256
+    box_fc_dim: int = 192  # paper: 1024; 256 here measured +1 box AP, but 5.5 MB of weights
     box_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     box_smooth_l1_beta: float = 1.0 / 9.0
     score_thresh: float = 0.05
@@ -106,7 +106,7 @@ class Config:
     mask_loss: str = "sigmoid"
     class_agnostic_masks: bool = False
     mask_pool_size: int = 14
-    mask_conv_dim: int = 32
+    mask_conv_dim: int = 16  # paper: 256; 32 measured +1 mask AP but 2x the mask branch's time
     mask_num_convs: int = 4
     mask_mlp_dim: int = 256
     mask_threshold: float = 0.5
