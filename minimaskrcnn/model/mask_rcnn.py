@@ -129,62 +129,66 @@ class MaskRCNN(Module):
                                                  cfg.box_smooth_l1_beta)
         losses.update(box_losses)
         stats = {"num_pos_rois": int((labels > 0).sum()), "num_rois": len(labels)}
+        # every RoI head that produced a loss: (pooler, head, pool cache, head cache, d loss / d head output)
+        branches = [(self.box_pooler, self.box_head, box_pool_cache, box_cache, box_grads)]
 
-        # -- mask branch: positive RoIs only
-        mask_cache = None
+        # -- mask and keypoint branches: positive RoIs only
         pos = labels > 0
         offsets = np.cumsum([0] + [len(g) for g in gt_boxes])
         matched = np.concatenate([s[2] + o for s, o in zip(sampled, offsets)])[pos]  # into all images' gts
         if self.mask_head is not None:
-            gt_masks = np.concatenate([t["masks"] for t in targets])
-            m = 2 * cfg.mask_pool_size
-            mtargets = mask_targets(gt_masks, rois[pos, 1:], matched, m)
-            if pos.any():
-                mfeats, mpool_cache = self.mask_pooler.forward(feats, rois[pos])
-                mlogits, mhead_cache = self.mask_head.forward(mfeats)
-                loss, dmask, mstats = mask_loss(mlogits, labels[pos], mtargets, cfg)
-                mask_cache = (mpool_cache, mhead_cache, dmask)
-                stats.update(mstats)
-            else:
-                loss = 0.0  # no positive RoI: zero loss, zero gradient
-            losses["loss_mask"] = float(loss)
-
-        # -- keypoint branch: positive RoIs with at least one keypoint inside (as in detectron2)
-        keypoint_cache = None
+            losses["loss_mask"] = self._mask_branch(feats, rois[pos], labels[pos], matched, targets,
+                                                    branches, stats)
         if self.keypoint_head is not None:
-            gt_keypoints = np.concatenate([t["keypoints"] for t in targets])
-            ktargets, valid = keypoint_targets(gt_keypoints, rois[pos, 1:], matched, cfg.keypoint_heatmap_size)
-            useful = valid.any(axis=1)
-            loss = 0.0  # no RoI with a keypoint inside: zero loss, zero gradient
-            if useful.any():
-                kfeats, kpool_cache = self.keypoint_pooler.forward(feats, rois[pos][useful])
-                klogits, khead_cache = self.keypoint_head.forward(kfeats)
-                loss, dkeypoint, kstats = keypoint_loss(klogits, ktargets[useful])
-                keypoint_cache = (kpool_cache, khead_cache, cfg.keypoint_loss_weight * dkeypoint)
-                stats.update(kstats)
-            losses["loss_keypoint"] = cfg.keypoint_loss_weight * float(loss)
+            losses["loss_keypoint"] = self._keypoint_branch(feats, rois[pos], matched, targets,
+                                                            branches, stats)
 
-        self._cache = (backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache,
-                       keypoint_cache)
+        self._cache = (backbone_cache, rpn_cache, branches)
         total = sum(v for k, v in losses.items() if k.startswith("loss_"))
         return {"loss": float(total), **losses, **stats}
 
+    def _mask_branch(self, feats, pos_rois, pos_labels, matched, targets, branches, stats) -> float:
+        """Mask loss of the positive RoIs against their matched ground-truth masks."""
+        gt_masks = np.concatenate([t["masks"] for t in targets])  # (G_total, H, W)
+        mtargets = mask_targets(gt_masks, pos_rois[:, 1:], matched, 2 * self.cfg.mask_pool_size)
+        if not len(pos_rois):
+            return 0.0  # no positive RoI: zero loss, zero gradient
+        mfeats, pool_cache = self.mask_pooler.forward(feats, pos_rois)
+        mlogits, head_cache = self.mask_head.forward(mfeats)
+        loss, dmask, mstats = mask_loss(mlogits, pos_labels, mtargets, self.cfg)
+        branches.append((self.mask_pooler, self.mask_head, pool_cache, head_cache, dmask))
+        stats.update(mstats)
+        return float(loss)
+
+    def _keypoint_branch(self, feats, pos_rois, matched, targets, branches, stats) -> float:
+        """Keypoint loss of the positive RoIs holding at least one keypoint (as in detectron2)."""
+        cfg = self.cfg
+        gt_keypoints = np.concatenate([t["keypoints"] for t in targets])
+        ktargets, valid = keypoint_targets(gt_keypoints, pos_rois[:, 1:], matched, cfg.keypoint_heatmap_size)
+        useful = valid.any(axis=1)
+        if not useful.any():
+            return 0.0  # no RoI with a keypoint inside: zero loss, zero gradient
+        kfeats, pool_cache = self.keypoint_pooler.forward(feats, pos_rois[useful])
+        klogits, head_cache = self.keypoint_head.forward(kfeats)
+        loss, dkeypoint, kstats = keypoint_loss(klogits, ktargets[useful])
+        w = cfg.keypoint_loss_weight
+        branches.append((self.keypoint_pooler, self.keypoint_head, pool_cache, head_cache, w * dkeypoint))
+        stats.update(kstats)
+        return w * float(loss)
+
     def backward(self) -> None:
-        """Accumulate d(total loss)/d(every parameter) from the last ``forward``."""
+        """Accumulate d(total loss)/d(every parameter) from the last ``forward``.
+
+        Each head's gradient goes back through the head and its RoI op onto the
+        feature maps; there the RPN's, the box head's, the mask head's (and the
+        keypoint head's) gradients add up, and the backbone runs backward once.
+        """
         if self._cache is None:
             raise RuntimeError("backward() needs a forward() with targets first")
-        backbone_cache, rpn_cache, box_pool_cache, box_cache, box_grads, mask_cache, keypoint_cache = self._cache
-        dfeats = self.rpn.backward(rpn_cache)
-        dbox = self.box_head.backward(box_grads, box_cache)
-        _accumulate(dfeats, self.box_pooler.backward(dbox, box_pool_cache))
-        if mask_cache is not None:
-            mpool_cache, mhead_cache, dmask = mask_cache
-            dm = self.mask_head.backward(dmask, mhead_cache)
-            _accumulate(dfeats, self.mask_pooler.backward(dm, mpool_cache))
-        if keypoint_cache is not None:
-            kpool_cache, khead_cache, dkeypoint = keypoint_cache
-            dk = self.keypoint_head.backward(dkeypoint, khead_cache)
-            _accumulate(dfeats, self.keypoint_pooler.backward(dk, kpool_cache))
+        backbone_cache, rpn_cache, branches = self._cache
+        dfeats = self.rpn.backward(rpn_cache)  # one gradient per feature map
+        for pooler, head, pool_cache, head_cache, dout in branches:
+            _accumulate(dfeats, pooler.backward(head.backward(dout, head_cache), pool_cache))
         self.backbone.backward(dfeats, backbone_cache)
         self._cache = None
 
