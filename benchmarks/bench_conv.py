@@ -1,29 +1,62 @@
 """Convolution speed: forward + backward time, GFLOP/s, and the ratio to this machine's GEMM.
 
-    python benchmarks/bench_conv.py [--repeats 20]
+    python benchmarks/bench_conv.py [--repeats 20] [--quick]
 
 A convolution's arithmetic is a matrix multiply (im2col), so the fair yardstick is
 the float32 GEMM throughput of the same machine: ``np.matmul`` of two 1024x1024
-matrices. Each timing is the best of ``--repeats`` runs after a warm-up (the
-first call compiles the Numba kernels); the best, not the mean, because other
-processes on a shared machine only ever make a run slower. FLOPs count multiply and add separately:
-forward, dx and dw each cost ``2 * N * F * C * kh * kw * Ho * Wo``.
+matrices, measured with BLAS on every core the convolution may use (``threadpoolctl``
+lifts the package's one-thread BLAS limit for that measurement only) and on one
+thread. Each convolution is timed twice: with its tiles on all threads (the
+default, see ``minimaskrcnn/ops/tiles.py``) and on one thread, each against the
+GEMM with the same number of threads.
+
+Each timing is the best of ``--repeats`` runs after a warm-up (the first call
+compiles the Numba kernels); the best, not the mean, because other processes on
+a shared machine only ever make a run slower. The GEMM yardstick is measured
+before and after the convolutions and the better figure kept. FLOPs count
+multiply and add separately: forward, dx and dw each cost
+``2 * N * F * C * kh * kw * Ho * Wo``.
+
+On a busy machine the all-thread figures say little: Linux shares the CPU
+fairly between sessions (autogroup), so while other jobs run, a second thread
+adds no CPU time, and a multi-threaded BLAS even loses to a single thread. So
+the load average is printed, and besides the measured all-thread GEMM the
+table shows the *ideal* yardstick, threads x the 1-thread GEMM, which load
+cannot make easier to reach.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
+import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from minimaskrcnn.ops.conv import (
     conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive,
     conv_transpose2d_backward, conv_transpose2d_forward,
 )
 
+CASES = [  # (label, input shape, out channels, kernel, stride, padding, transposed)
+    ("headline", (8, 32, 64, 64), 32, 3, 1, 1, False),
+    ("backbone stem", (8, 3, 128, 128), 32, 3, 2, 1, False),
+    ("backbone down", (8, 32, 64, 64), 64, 3, 2, 1, False),
+    ("FPN P2 3x3", (8, 64, 32, 32), 64, 3, 1, 1, False),
+    ("FPN P3 3x3", (8, 64, 16, 16), 64, 3, 1, 1, False),
+    ("stage 3", (8, 128, 8, 8), 128, 3, 1, 1, False),
+    ("1x1 lateral", (8, 64, 32, 32), 128, 1, 1, 0, False),
+    ("mask head", (128, 32, 14, 14), 32, 3, 1, 1, False),
+    ("mask head in", (128, 64, 14, 14), 32, 3, 1, 1, False),
+    ("mask head in", (128, 128, 14, 14), 32, 3, 1, 1, False),
+    ("mask head", (36, 32, 14, 14), 32, 3, 1, 1, False),
+    ("mask upsample", (128, 32, 14, 14), 32, 2, 2, 0, True),
+]
+
 
 def best_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: JIT compilation, work buffers, BLAS threads
+    fn()  # warm-up: JIT compilation, work buffers, threads
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -32,67 +65,84 @@ def best_seconds(fn, repeats: int) -> float:
     return min(times)
 
 
-def gemm_gflops(repeats: int) -> float:
+def gemm_gflops(threads: int, repeats: int) -> float:
+    """float32 1024x1024 matmul throughput with BLAS on ``threads`` threads."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((1024, 1024), dtype=np.float32)
     b = rng.standard_normal((1024, 1024), dtype=np.float32)
-    return 2 * 1024**3 / best_seconds(lambda: a @ b, repeats) / 1e9
+    with threadpool_limits(threads, user_api="blas"):
+        seconds = best_seconds(lambda: a @ b, repeats)
+    time.sleep(0.2)  # let idle BLAS threads stop spinning before anything else is timed
+    return 2 * 1024**3 / seconds / 1e9
 
 
 def conv_case(shape, out_channels, kernel, stride, padding, transposed, rng):
-    """Return (label, fwd+bwd callable, flops) for one layer shape, float32."""
+    """Return (description, fwd+bwd callable, flops) for one layer shape, float32."""
     N, C, H, W = shape
     x = rng.standard_normal(shape, dtype=np.float32)
     if transposed:
         w = rng.standard_normal((C, out_channels, kernel, kernel), dtype=np.float32)
         forward, backward = conv_transpose2d_forward, conv_transpose2d_backward
-        args = (stride, padding)
         flops_per_pass = 2 * N * C * H * W * out_channels * kernel * kernel
     else:
         w = rng.standard_normal((out_channels, C, kernel, kernel), dtype=np.float32)
         forward, backward = conv2d_forward, conv2d_backward
-        args = (stride, padding)
     b = np.zeros(out_channels, dtype=np.float32)
-    out, _ = forward(x, w, b, *args)
+    out, _ = forward(x, w, b, stride, padding)
     dout = rng.standard_normal(out.shape, dtype=np.float32)
     if not transposed:
         flops_per_pass = 2 * N * out_channels * C * kernel * kernel * out.shape[2] * out.shape[3]
 
     def step():
-        _, cache = forward(x, w, b, *args)
+        _, cache = forward(x, w, b, stride, padding)
         backward(dout, cache)
 
     kind = "convT" if transposed else "conv"
-    label = f"{kind} {str(shape):17s} {C:>3d}->{out_channels:<3d} {kernel}x{kernel} s{stride} p{padding}"
-    return label, step, 3 * flops_per_pass
+    text = f"{kind} {str(shape):17s} {C:>3d}->{out_channels:<3d} {kernel}x{kernel} s{stride}"
+    return text, step, 3 * flops_per_pass
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
-    repeats = parser.parse_args().repeats
+    parser.add_argument("--quick", action="store_true", help="the headline case only")
+    args = parser.parse_args()
+    repeats = args.repeats
+    threads = numba.get_num_threads()  # what the convolution's tiles may use
     rng = np.random.default_rng(0)
+    print(f"{os.cpu_count()} CPUs, convolution threads {threads}; {load()} (at start)")
 
-    gemm = gemm_gflops(repeats)
-    print(f"float32 GEMM np.matmul 1024x1024: {gemm:.1f} GFLOP/s\n")
+    gemm = {n: gemm_gflops(n, repeats) for n in sorted({threads, 1})}
+    cases = CASES[:1] if args.quick else CASES
+    rows = []
+    for label, *case in cases:
+        text, step, flops = conv_case(*case, rng=rng)
+        numba.set_num_threads(threads)
+        fast = best_seconds(step, repeats)
+        numba.set_num_threads(1)
+        single = best_seconds(step, repeats)
+        numba.set_num_threads(threads)
+        rows.append((label, text, flops, fast, single))
+    gemm = {n: max(g, gemm_gflops(n, repeats)) for n, g in gemm.items()}  # best of before and after
 
-    cases = [  # (input shape, out channels, kernel, stride, padding, transposed)
-        ((8, 32, 64, 64), 32, 3, 1, 1, False),  # the headline case
-        ((8, 64, 16, 16), 64, 3, 1, 1, False),
-        ((8, 128, 8, 8), 128, 3, 1, 1, False),
-        ((128, 32, 14, 14), 32, 3, 1, 1, False),  # mask head over 128 RoIs
-        ((8, 32, 64, 64), 64, 3, 2, 1, False),  # stride-2 downsampling
-        ((8, 64, 32, 32), 128, 1, 1, 0, False),  # 1x1 (no im2col)
-        ((128, 32, 14, 14), 32, 2, 2, 0, True),  # mask head upsampling
-    ]
-    print(f"{'fast path, float32, forward + backward':52s} {'ms':>8s} {'GFLOP/s':>8s} {'/GEMM':>6s}")
-    for i, case in enumerate(cases):
-        label, step, flops = conv_case(*case, rng=rng)
-        seconds = best_seconds(step, repeats)
-        rate = flops / seconds / 1e9
-        print(f"{label:52s} {seconds * 1e3:8.2f} {rate:8.1f} {rate / gemm:6.0%}")
-        if i == 0:
-            headline = (seconds, rate)
+    ideal = threads * gemm[1]
+    print(f"float32 GEMM np.matmul 1024x1024: {gemm[threads]:.1f} GFLOP/s on {threads} threads (measured), "
+          f"{gemm[1]:.1f} GFLOP/s on 1 thread, ideal {threads} x {gemm[1]:.1f} = {ideal:.1f}")
+    if threads > 1 and gemm[threads] < 0.75 * ideal:
+        print(f"  ! the machine is busy: {threads} BLAS threads reach only {gemm[threads] / gemm[1]:.2f}x one thread;"
+              f" ratios to the measured {threads}-thread GEMM flatter, the /ideal column does not")
+    print()
+    head = f"{threads} threads"
+    print(f"{'float32, forward + backward':>55s}  {head:>30s}   {'1 thread':>22s}")
+    print(f"{'':55s}  {'ms':>7s} {'GFLOP/s':>7s} {'/GEMM':>6s} {'/ideal':>6s}   {'ms':>7s} {'GFLOP/s':>7s} {'/GEMM':>6s}")
+    for label, text, flops, fast, single in rows:
+        rate, rate1 = flops / fast / 1e9, flops / single / 1e9
+        print(f"{label:>14s} {text:40s}  {fast * 1e3:7.2f} {rate:7.1f} {rate / gemm[threads]:6.0%} {rate / ideal:6.0%}"
+              f"   {single * 1e3:7.2f} {rate1:7.1f} {rate1 / gemm[1]:6.0%}")
 
     # The loop reference on a small input, to show what im2col + GEMM buys.
     x = rng.standard_normal((2, 8, 16, 16), dtype=np.float32)
@@ -103,8 +153,12 @@ def main() -> None:
     fast = best_seconds(lambda: conv2d_backward(dout, conv2d_forward(x, w, b, 1, 1)[1]), repeats)
     print(f"\nnaive loops vs fast, (2, 8, 16, 16) 8->8 3x3: {naive * 1e3:.1f} ms vs {fast * 1e3:.3f} ms "
           f"({naive / fast:.0f}x)")
-    print(f"\nheadline (8, 32, 64, 64) 32->32 3x3 pad 1: {headline[0] * 1e3:.1f} ms fwd+bwd, "
-          f"{headline[1]:.1f} GFLOP/s = {headline[1] / gemm:.0%} of GEMM (target >= 50%)")
+    _, _, flops, fast, _ = rows[0]
+    rate = flops / fast / 1e9
+    print(f"\nheadline (8, 32, 64, 64) 32->32 3x3 pad 1: {fast * 1e3:.1f} ms fwd+bwd, {rate:.1f} GFLOP/s "
+          f"= {rate / gemm[threads]:.0%} of the measured {threads}-thread GEMM, {rate / ideal:.0%} of the ideal "
+          f"(target >= 50%)")
+    print(load() + " (at end)")
 
 
 if __name__ == "__main__":

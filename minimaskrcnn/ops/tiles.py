@@ -39,10 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-__all__ = ["plan", "run", "num_threads", "buffer", "TILE_BYTES", "MIN_TILE_PIXELS", "PARALLEL_MIN_FLOPS"]
+__all__ = ["plan", "run", "num_threads", "buffer", "TILE_BYTES", "MIN_TILE_PIXELS", "MIN_TILES", "PARALLEL_MIN_FLOPS"]
 
 TILE_BYTES = 2 << 20  # aim for column matrices of about 2 MiB (they stay in cache; measured best)
 MIN_TILE_PIXELS = 256  # but never fewer pixels than this, or the GEMMs get inefficient
+MIN_TILES = 4  # and at least this many tiles if the pixels allow, so that two or more cores share evenly
 PARALLEL_MIN_FLOPS = 20e6  # below this (about 0.3 ms of work) one thread does every tile
 
 
@@ -52,12 +53,14 @@ def plan(N: int, rows: int, width: int, col_rows: int, itemsize: int, bands: boo
     A tile is images ``n0..n1-1``, rows ``r0..r1-1`` of each: either one image's
     band of rows (``n1 == n0 + 1``) or several whole images (``r0, r1 == 0, rows``).
     ``col_rows`` is the number of rows of the column matrix (``C*kh*kw``); tiles
-    hold about ``TILE_BYTES / (col_rows * itemsize)`` pixels, at least
-    ``MIN_TILE_PIXELS``, and are cut into equal parts. ``bands=False`` allows
+    hold about ``TILE_BYTES / (col_rows * itemsize)`` pixels, fewer if that makes
+    less than ``MIN_TILES`` tiles, but at least ``MIN_TILE_PIXELS``, and are cut
+    into equal parts. The shapes alone decide, never the number of threads. ``bands=False`` allows
     whole images only (a col2im must not run on two bands of one image at once).
     """
     per_image = rows * width
-    target = max(MIN_TILE_PIXELS, TILE_BYTES // max(1, col_rows * itemsize))
+    target = min(TILE_BYTES // max(1, col_rows * itemsize), -(-N * per_image // MIN_TILES))
+    target = max(MIN_TILE_PIXELS, target)
     if bands and per_image > target:
         n_bands = min(rows, -(-per_image // target))  # ceil
         edges = [rows * b // n_bands for b in range(n_bands + 1)]
