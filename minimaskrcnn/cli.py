@@ -46,7 +46,34 @@ def _int_at_least(minimum: int):
     return parse
 
 
-# -- make-shapes ---------------------------------------------------------------
+# -- make-shapes, make-keypoints -------------------------------------------------
+
+
+def _add_generator_args(p) -> None:
+    """OUT and the flags shared by the commands that write a generated dataset."""
+    p.add_argument("out", metavar="OUT", help="output directory (created if missing)")
+    p.add_argument("--num-images", "-n", type=_int_at_least(1), required=True, metavar="N",
+                   help="number of images to write")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
+                   help="random seed; image i is drawn from (S, i) (default: 0)")
+    p.add_argument("--size", type=_int_at_least(16), default=128, metavar="PIXELS",
+                   help="image width and height in pixels, at least 16 (default: 128)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT/annotations.json instead of stopping")
+
+
+def _write_generated(args, make_dataset, write) -> int:
+    """Check OUT, generate ``make_dataset(args)`` and write it with ``write(dataset, out)``."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"OUT {out} exists and is not a directory")
+    if (out / "annotations.json").exists() and not args.overwrite:
+        raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
+    start = time.perf_counter()
+    path = write(make_dataset(args), out)
+    print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
+          f"and {path} in {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def add_make_shapes(subparsers) -> None:
@@ -55,35 +82,16 @@ def add_make_shapes(subparsers) -> None:
         description="Generate circles, squares and triangles (labels 1, 2, 3) and write them as "
                     "OUT/images/<id>.png plus OUT/annotations.json (COCO, masks as compressed RLE). "
                     "The same seed always gives byte-identical data.")
-    p.add_argument("out", metavar="OUT", help="output directory (created if missing)")
-    p.add_argument("--num-images", "-n", type=_int_at_least(1), required=True, metavar="N",
-                   help="number of images to write")
-    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
-                   help="random seed; image i is drawn from (S, i) (default: 0)")
-    p.add_argument("--size", type=_int_at_least(16), default=128, metavar="PIXELS",
-                   help="image width and height in pixels, at least 16 (default: 128)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUT/annotations.json instead of stopping")
+    _add_generator_args(p)
     p.set_defaults(run=run_make_shapes)
 
 
 def run_make_shapes(args) -> int:
     from minimaskrcnn.datasets import ShapesConfig, ShapesDataset, write_coco_dataset
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"OUT {out} exists and is not a directory")
-    if (out / "annotations.json").exists() and not args.overwrite:
-        raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
-    start = time.perf_counter()
-    dataset = ShapesDataset(args.num_images, seed=args.seed, config=ShapesConfig(image_size=args.size))
-    path = write_coco_dataset(dataset, out)
-    print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
-          f"and {path} in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-# -- make-keypoints --------------------------------------------------------------
+    return _write_generated(
+        args, lambda a: ShapesDataset(a.num_images, seed=a.seed, config=ShapesConfig(image_size=a.size)),
+        write_coco_dataset)
 
 
 def add_make_keypoints(subparsers) -> None:
@@ -92,15 +100,7 @@ def add_make_keypoints(subparsers) -> None:
         description="Generate stick figures (label 1 = person) with nine named keypoints each and write "
                     "them as OUT/images/<id>.png plus OUT/annotations.json (COCO keypoints format: masks as "
                     "RLE, keypoints as [x, y, v] triples, skeleton and OKS sigmas in the category).")
-    p.add_argument("out", metavar="OUT", help="output directory (created if missing)")
-    p.add_argument("--num-images", "-n", type=_int_at_least(1), required=True, metavar="N",
-                   help="number of images to write")
-    p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
-                   help="random seed; image i is drawn from (S, i) (default: 0)")
-    p.add_argument("--size", type=_int_at_least(16), default=128, metavar="PIXELS",
-                   help="image width and height in pixels, at least 16 (default: 128)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUT/annotations.json instead of stopping")
+    _add_generator_args(p)
     p.set_defaults(run=run_make_keypoints)
 
 
@@ -108,17 +108,9 @@ def run_make_keypoints(args) -> int:
     from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoints_dataset
     from minimaskrcnn.datasets.keypoints import KeypointsConfig, KeypointsDataset
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"OUT {out} exists and is not a directory")
-    if (out / "annotations.json").exists() and not args.overwrite:
-        raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
-    start = time.perf_counter()
-    dataset = KeypointsDataset(args.num_images, seed=args.seed, config=KeypointsConfig(image_size=args.size))
-    path = write_coco_keypoints_dataset(dataset, out)
-    print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
-          f"and {path} in {time.perf_counter() - start:.1f} s")
-    return 0
+    return _write_generated(
+        args, lambda a: KeypointsDataset(a.num_images, seed=a.seed, config=KeypointsConfig(image_size=a.size)),
+        write_coco_keypoints_dataset)
 
 
 # -- evaluate-results -------------------------------------------------------------
