@@ -65,6 +65,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minimaskrcnn.datasets.generated import GeneratedDataset
+
 from minimaskrcnn.datasets.shapes import _pick_colors, masks_to_boxes
 
 CLASS_NAMES = ("person",)
@@ -244,7 +246,7 @@ def generate_sample(rng: np.random.Generator, config: KeypointsConfig = Keypoint
     }
 
 
-class KeypointsDataset:
+class KeypointsDataset(GeneratedDataset):
     """``num_images`` deterministic stick-figure samples; sample i comes from (seed, i) alone.
 
     ``dataset[i]`` for 0 <= i < len (negative indices count from the end);
@@ -260,14 +262,11 @@ class KeypointsDataset:
     flip_map = FLIP_MAP
     keypoint_sigmas = KEYPOINT_SIGMAS
 
+    config_type = KeypointsConfig
+    sample_fn = staticmethod(generate_sample)
+
     def __init__(self, num_images: int, seed: int = 0, config: KeypointsConfig = KeypointsConfig()) -> None:
-        if not isinstance(num_images, (int, np.integer)) or num_images < 0:
-            raise ValueError(f"num_images: expected an int >= 0, got {num_images!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
-        if not isinstance(config, KeypointsConfig):
-            raise TypeError(f"config: expected a KeypointsConfig, got {type(config).__name__}")
-        self.num_images, self.seed, self.config = int(num_images), int(seed), config
+        super().__init__(num_images, seed, config)
 
     @property
     def num_classes(self) -> int:
@@ -276,27 +275,3 @@ class KeypointsDataset:
     @property
     def num_keypoints(self) -> int:
         return len(self.keypoint_names)
-
-    def __len__(self) -> int:
-        return self.num_images
-
-    def __getitem__(self, index: int) -> dict:
-        if not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index: expected an int, got {type(index).__name__}")
-        if index < 0:
-            index += self.num_images
-        if not 0 <= index < self.num_images:
-            raise IndexError(f"index {index} out of range for {self.num_images} images")
-        return self.generate(int(index))
-
-    def __iter__(self):
-        return (self.generate(i) for i in range(self.num_images))
-
-    def generate(self, index: int) -> dict:
-        """Sample ``index`` (any int >= 0), drawn from ``default_rng([seed, index])``."""
-        if index < 0:
-            raise ValueError(f"index: expected >= 0, got {index}")
-        return generate_sample(np.random.default_rng([self.seed, int(index)]), self.config, int(index))
-
-    def __repr__(self) -> str:
-        return f"KeypointsDataset(num_images={self.num_images}, seed={self.seed}, config={self.config})"

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minimaskrcnn.datasets.generated import GeneratedDataset
+
 SHAPES = ("circle", "square", "triangle")
 
 
@@ -168,7 +170,7 @@ def generate_sample(rng: np.random.Generator, config: ShapesConfig = ShapesConfi
     }
 
 
-class ShapesDataset:
+class ShapesDataset(GeneratedDataset):
     """``num_images`` deterministic shapes samples; sample i comes from (seed, i) alone.
 
     ``dataset[i]`` for 0 <= i < len (negative indices count from the end);
@@ -176,14 +178,11 @@ class ShapesDataset:
     for training). ``class_names[label - 1]`` names a label; 0 is background.
     """
 
+    config_type = ShapesConfig
+    sample_fn = staticmethod(generate_sample)
+
     def __init__(self, num_images: int, seed: int = 0, config: ShapesConfig = ShapesConfig()) -> None:
-        if not isinstance(num_images, (int, np.integer)) or num_images < 0:
-            raise ValueError(f"num_images: expected an int >= 0, got {num_images!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
-        if not isinstance(config, ShapesConfig):
-            raise TypeError(f"config: expected a ShapesConfig, got {type(config).__name__}")
-        self.num_images, self.seed, self.config = int(num_images), int(seed), config
+        super().__init__(num_images, seed, config)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -193,28 +192,3 @@ class ShapesDataset:
     def num_classes(self) -> int:
         """Foreground classes (labels 1..num_classes)."""
         return len(self.config.class_names)
-
-    def __len__(self) -> int:
-        return self.num_images
-
-    def __getitem__(self, index: int) -> dict:
-        if not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index: expected an int, got {type(index).__name__}")
-        if index < 0:
-            index += self.num_images
-        if not 0 <= index < self.num_images:
-            raise IndexError(f"index {index} out of range for {self.num_images} images")
-        return self.generate(int(index))
-
-    def __iter__(self):
-        return (self.generate(i) for i in range(self.num_images))
-
-    def generate(self, index: int) -> dict:
-        """Sample ``index`` (any int >= 0), drawn from ``default_rng([seed, index])``."""
-        if index < 0:
-            raise ValueError(f"index: expected >= 0, got {index}")
-        rng = np.random.default_rng([self.seed, int(index)])
-        return generate_sample(rng, self.config, image_id=int(index))
-
-    def __repr__(self) -> str:
-        return f"ShapesDataset(num_images={self.num_images}, seed={self.seed}, config={self.config})"
