@@ -1,3 +1,6 @@
+import multiprocessing
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -379,3 +382,28 @@ def test_an_error_in_one_tile_reaches_the_caller_and_the_pool_keeps_working(monk
     done.clear()
     assert tiles.run(lambda slot, i, tile: done.append(i), list(range(8)), flops=1.0) == 2
     assert sorted(done) == list(range(8))
+
+
+def _threaded_conv_in_child(queue):
+    tiles.num_threads = lambda: 2
+    tiles.PARALLEL_MIN_FLOPS = 0.0
+    x = np.ones((4, 8, 16, 16), dtype=np.float32)
+    out, _ = conv2d_forward(x, np.ones((8, 8, 3, 3), dtype=np.float32), None, 1, 1)
+    queue.put(float(out[0, 0, 5, 5]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_can_still_run_threaded_convolutions(monkeypatch):
+    monkeypatch.setattr(tiles, "num_threads", lambda: 2)
+    monkeypatch.setattr(tiles, "PARALLEL_MIN_FLOPS", 0.0)
+    x = np.ones((4, 8, 16, 16), dtype=np.float32)
+    conv2d_forward(x, np.ones((8, 8, 3, 3), dtype=np.float32), None, 1, 1)  # the parent's pool now exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_threaded_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():  # it would hang waiting for the parent's threads, which a fork does not copy
+        child.kill()
+        pytest.fail("the forked child hung in a threaded convolution")
+    assert child.exitcode == 0 and queue.get(timeout=5) == 8 * 9  # every window fully inside: 8 channels x 9 taps

@@ -33,6 +33,7 @@ setting governs every parallel kernel of the package.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -96,6 +97,16 @@ def buffer(slot: int, role: str, shape, dtype) -> np.ndarray:
 # ----------------------------------------------------------------------------
 _POOL: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()  # one convolution at a time: they share the work buffers
+
+
+def _forget_threads_after_fork() -> None:
+    """A forked child inherits the pool object but not its threads: start afresh."""
+    global _POOL, _LOCK
+    _POOL, _LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads_after_fork)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
