@@ -312,10 +312,14 @@ def conv2d_backward(dout, cache):
         dcols = _tile_columns(d, tile, kh, kw, 1, dilation * (kh - 1) - padding, dilation, W, slot, "dcols")
         np.matmul(w_flip, dcols, out=_pixels(dx, tile, W))  # (n, C, pixels) = (C, F*kh*kw) @ (n, F*kh*kw, pixels)
 
-    todo = [(dw_tile, i, t) for i, t in enumerate(dw_tiles)]
+    def do(slot, _, job):  # job = (dw_tile or dx_tile, the tile's index in its own list, tile)
+        task, i, tile = job
+        task(slot, i, tile)
+
+    jobs = [(dw_tile, i, t) for i, t in enumerate(dw_tiles)]  # one parallel region for both gradients
     if dx_is_conv:
-        todo += [(dx_tile, i, t) for i, t in enumerate(tiles.plan(N, H, W, F * kh * kw, x.itemsize))]
-    tiles.run(lambda slot, _, job: job[0](slot, job[1], job[2]), todo, flops=4.0 * N * F * K * Ho * Wo)
+        jobs += [(dx_tile, i, t) for i, t in enumerate(tiles.plan(N, H, W, F * kh * kw, x.itemsize))]
+    tiles.run(do, jobs, flops=4.0 * N * F * K * Ho * Wo)
     dw = dw_parts.sum(axis=0)  # (max(K, F), min(K, F)), tile by tile in order
     dw = dw.T if K >= F else dw  # (F, K)
     return dx, np.ascontiguousarray(dw).reshape(w.shape), db
