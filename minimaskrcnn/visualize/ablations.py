@@ -84,6 +84,7 @@ def plot_comparisons(data: dict, metric=("segm", "AP"), relative: bool = False, 
             ax.bar(i - width / 2, ours, width, yerr=row["std"], capsize=3, color=OURS_COLOR,
                    label=f"ours (mean ± std, {row['n']} seed{'s' if row['n'] != 1 else ''})")
         ax.set_xticks(range(len(rows)), [r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.7, len(rows) - 0.3)
         ax.set_title(name, fontsize=10)
         ax.axhline(0, color="black", lw=0.8)
         if not relative:
@@ -98,8 +99,9 @@ def plot_comparisons(data: dict, metric=("segm", "AP"), relative: bool = False, 
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="upper center", ncol=max(len(labels), 1), fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=max(len(labels), 1),
+               fontsize=8, frameon=False)
     fig.suptitle(title or f"ours: {what}" + (", relative to the paper's choice" if relative else ""),
                  y=0.02, va="bottom", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.9))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     return fig
