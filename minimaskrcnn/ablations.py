@@ -164,10 +164,15 @@ def _write_json(path: str, data: dict) -> None:
 
 
 def summarize(data: dict) -> dict:
-    """{variant: {"n": seeds, (iou_type, key): (mean, std)}} over the stored runs."""
+    """{variant: {"n": seeds, (iou_type, key): (mean, std)}} over the stored runs.
+
+    Only runs with the file's current budget (``data["steps"]``) count, so a
+    file holding sweeps of different lengths never mixes them.
+    """
     out = {}
+    steps = data.get("steps")
     for name in VARIANTS:
-        runs = [r for r in data["runs"] if r["variant"] == name]
+        runs = [r for r in data["runs"] if r["variant"] == name and (steps is None or r["steps"] == steps)]
         if not runs:
             continue
         row = {"n": len(runs), "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in runs]))}
@@ -188,10 +193,11 @@ def format_table(data: dict) -> str:
         for i, (label, variant, paper) in enumerate(rows):
             s = summary.get(variant)
             cells = "".join(f"{100 * s[m][0]:7.1f} ±{100 * s[m][1]:4.1f}" for m in METRICS) if s else \
-                f"{'(not run)':>52s}"
+                f"{'(not run)':>13s}{'':39s}"
             lines.append(f"{title if i == 0 else '':17s}{label:15s}{cells}{paper:15.1f}")
         lines.append("")
-    n = {s["n"] for s in summary.values()}
-    lines.append(f"mean ± std over {'/'.join(map(str, sorted(n)))} seeds; {data.get('steps')} steps each; "
-                 f"{data.get('val_images')} held-out images. Paper: COCO minival, ResNet-50 (Table 2).")
+    n = sorted({s["n"] for s in summary.values()})
+    seeds = "no runs yet" if not n else f"mean ± std over {'/'.join(map(str, n))} seed{'s' if n != [1] else ''}"
+    lines.append(f"{seeds}; {data.get('steps')} steps each; {data.get('val_images')} held-out images. "
+                 "Paper: COCO minival, ResNet-50 (Table 2).")
     return "\n".join(lines)
