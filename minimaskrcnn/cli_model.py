@@ -361,9 +361,6 @@ def add_ablate(subparsers) -> None:
                    help="held-out shapes images evaluated after each run (default: 200)")
     p.add_argument("--work-dir", default="runs/ablations", metavar="DIR",
                    help="scratch directory for the runs' checkpoints (removed after each run)")
-    p.add_argument("--jobs", type=_int_at_least(1), default=1, metavar="J",
-                   help="train J runs at once, each in its own single-threaded process (default: 1; "
-                        "2 suits a 2-core machine)")
     p.add_argument("--table-only", action="store_true", help="only print the table of the stored results")
     p.set_defaults(run=run_ablate)
 
@@ -380,7 +377,7 @@ def run_ablate(args) -> int:
                f"--seeds {' '.join(map(str, args.seeds))} --val-images {args.val_images}"
                + (f" --variants {' '.join(args.variants)}" if args.variants else ""))
     data = run_ablations(args.out, args.variants, args.seeds, args.steps, args.val_images,
-                         work_dir=args.work_dir, command=command, jobs=args.jobs)
+                         work_dir=args.work_dir, command=command)
     print()
     print(format_table(data))
     print(f"\nwrote {args.out}")
