@@ -51,7 +51,7 @@ __all__ = ["plan", "run", "num_threads", "buffer", "TILE_BYTES", "MIN_TILE_PIXEL
 
 TILE_BYTES = 2 << 20  # aim for column matrices of about 2 MiB (they stay in cache; measured best)
 MIN_TILE_PIXELS = 256  # but never fewer pixels than this, or the GEMMs get inefficient
-MIN_TILES = 4  # and at least this many tiles if the pixels allow, so that two or more cores share evenly
+MIN_TILES = 4  # at least this many tiles, or a multiple of it, if the pixels allow: cores share evenly
 PARALLEL_MIN_FLOPS = 20e6  # below this (about 0.3 ms of work) one thread does every tile
 
 
@@ -62,8 +62,9 @@ def plan(N: int, rows: int, width: int, col_rows: int, itemsize: int, bands: boo
     band of rows (``n1 == n0 + 1``) or several whole images (``r0, r1 == 0, rows``).
     ``col_rows`` is the number of rows of the column matrix (``C*kh*kw``); tiles
     hold about ``TILE_BYTES / (col_rows * itemsize)`` pixels, fewer if that makes
-    less than ``MIN_TILES`` tiles, but at least ``MIN_TILE_PIXELS``, and are cut
-    into equal parts. The shapes alone decide, never the number of threads. ``bands=False`` allows
+    less than ``MIN_TILES`` tiles (or groups of images not a multiple of it), but
+    at least ``MIN_TILE_PIXELS``, and are cut into equal parts. The shapes alone
+    decide, never the number of threads. ``bands=False`` allows
     whole images only (a col2im must not run on two bands of one image at once).
     """
     per_image = rows * width
@@ -74,6 +75,9 @@ def plan(N: int, rows: int, width: int, col_rows: int, itemsize: int, bands: boo
         edges = [rows * b // n_bands for b in range(n_bands + 1)]
         return [(n, n + 1, edges[b], edges[b + 1]) for n in range(N) for b in range(n_bands)]
     n_tiles = -(-N // max(1, target // per_image))  # ceil(N / images that fit)
+    even = min(N, -(-n_tiles // MIN_TILES) * MIN_TILES)  # a multiple of MIN_TILES shares out evenly
+    if n_tiles > 1 and N * per_image >= even * MIN_TILE_PIXELS:
+        n_tiles = even
     edges = [N * t // n_tiles for t in range(n_tiles + 1)]
     return [(edges[t], edges[t + 1], 0, rows) for t in range(n_tiles)]
 
