@@ -98,7 +98,7 @@ def test_image_without_ground_truth_gives_defined_loss():
 
 
 def test_targets_sample_at_most_half_positive():
-    cfg = tiny_config(rpn_batch_per_image=16)
+    cfg = tiny_config(rpn_batch_per_image=16, use_fpn=False)
     anchors = anchors_for_config(cfg, [(2, 2)])[0]
     gt = np.array([[0, 0, 16, 16], [8, 8, 32, 32]], np.float32)
     labels, targets = rpn_targets(anchors, gt, cfg, np.random.default_rng(0))
