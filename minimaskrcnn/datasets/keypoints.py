@@ -67,7 +67,7 @@ import numpy as np
 
 from minimaskrcnn.datasets.generated import GeneratedDataset
 
-from minimaskrcnn.datasets.shapes import _pick_colors, masks_to_boxes
+from minimaskrcnn.datasets.shapes import _pick_colors, masks_to_boxes, paint_instances
 
 CLASS_NAMES = ("person",)
 KEYPOINT_NAMES = ("head", "neck", "pelvis", "left_elbow", "right_elbow",
@@ -224,14 +224,7 @@ def generate_sample(rng: np.random.Generator, config: KeypointsConfig = Keypoint
         keypoints[k, :, 2] = np.where(inside, np.where(hidden, 1, 2), 0)
         covered_later |= full[k]
 
-    image = np.empty((S, S, 3), dtype=np.int16)
-    image[:] = colors[0]
-    for k in range(n):
-        image[full[k]] = colors[k + 1]
-    if config.noise_level > 0:
-        level = config.noise_level
-        image += rng.integers(-level, level + 1, size=(S, S, 3), dtype=np.int16)
-    image = np.clip(image, 0, 255).astype(np.uint8)
+    image = paint_instances(full, colors, config.noise_level, rng)  # (S, S, 3) uint8
 
     keep = visible.sum(axis=(1, 2)) >= config.min_visible_area
     masks = visible[keep]

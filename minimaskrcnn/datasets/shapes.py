@@ -130,6 +130,23 @@ def _pick_colors(rng: np.random.Generator, n: int, min_distance: float) -> np.nd
     return np.array(colors, dtype=np.int16)
 
 
+def paint_instances(full: np.ndarray, colors: np.ndarray, noise_level: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Paint (n, S, S) full instance masks in order, later ones on top, over the background.
+
+    ``colors`` is (n + 1, 3): the background first, then one colour per instance. Uniform integer
+    noise in [-noise_level, noise_level] is added to every channel. Returns (S, S, 3) uint8.
+    """
+    n, S = full.shape[0], full.shape[1]
+    image = np.empty((S, S, 3), dtype=np.int16)
+    image[:] = colors[0]
+    for k in range(n):
+        image[full[k]] = colors[k + 1]
+    if noise_level > 0:
+        image += rng.integers(-noise_level, noise_level + 1, size=(S, S, 3), dtype=np.int16)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 def generate_sample(rng: np.random.Generator, config: ShapesConfig = ShapesConfig(), image_id: int = 0) -> dict:
     """Draw one sample (see the module docstring for the format) from ``rng``."""
     S = config.image_size
@@ -149,14 +166,7 @@ def generate_sample(rng: np.random.Generator, config: ShapesConfig = ShapesConfi
         visible[k] = full[k] & ~covered_later
         covered_later |= full[k]
 
-    image = np.empty((S, S, 3), dtype=np.int16)
-    image[:] = colors[0]
-    for k in range(n):
-        image[full[k]] = colors[k + 1]
-    if config.noise_level > 0:
-        level = config.noise_level
-        image += rng.integers(-level, level + 1, size=(S, S, 3), dtype=np.int16)
-    image = np.clip(image, 0, 255).astype(np.uint8)
+    image = paint_instances(full, colors, config.noise_level, rng)  # (S, S, 3) uint8
 
     keep = visible.sum(axis=(1, 2)) >= config.min_visible_area
     masks = visible[keep]
