@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minimaskrcnn.nn import numerical_gradient, rel_error, sigmoid_bce_with_logits, smooth_l1_loss, softmax_cross_entropy
+from minimaskrcnn.nn.losses import sigmoid
 
 
 # -- softmax cross-entropy ----------------------------------------------------
@@ -134,3 +135,14 @@ def test_extreme_logits_give_finite_loss_and_gradient_without_warnings(dtype):
 def test_losses_reject_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_sigmoid_matches_the_formula_and_survives_extreme_logits():
+    x = np.random.default_rng(0).normal(0, 10, size=200)
+    np.testing.assert_allclose(sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-12, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = sigmoid(np.array([-1e4, -800.0, -40.0, 0.0, 40.0, 800.0, 1e4], dtype=np.float32))
+    assert out.dtype == np.float64 and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out[[0, 1, 3, 5, 6]], [0.0, 0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(out[2], np.exp(-40.0), rtol=1e-12)  # small probabilities keep their digits

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimaskrcnn.nn.layers import Conv2d, ConvTranspose2d, Linear, ReLU
-from minimaskrcnn.nn.losses import sigmoid_bce_with_logits, softmax_cross_entropy
+from minimaskrcnn.nn.losses import sigmoid, sigmoid_bce_with_logits, softmax_cross_entropy
 from minimaskrcnn.nn.module import Module
 from minimaskrcnn.ops import roi_align
 
@@ -175,7 +175,7 @@ def mask_probabilities(logits, labels, cfg):
     D = len(labels)
     ch = _channels(labels, cfg)
     if cfg.mask_loss == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-logits[np.arange(D), ch].astype(np.float64)))
+        return sigmoid(logits[np.arange(D), ch])
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z.astype(np.float64))
     return (e / e.sum(axis=1, keepdims=True))[np.arange(D), ch]

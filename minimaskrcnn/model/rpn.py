@@ -29,7 +29,7 @@ from minimaskrcnn.boxes import box_iou, clip_boxes, decode_boxes, encode_boxes, 
 from minimaskrcnn.model.anchors import num_anchors_per_cell
 from minimaskrcnn.model.matcher import POSITIVE, match_boxes, sample_balanced
 from minimaskrcnn.nn.layers import Conv2d, ReLU
-from minimaskrcnn.nn.losses import sigmoid_bce_with_logits, smooth_l1_loss
+from minimaskrcnn.nn.losses import sigmoid, sigmoid_bce_with_logits, smooth_l1_loss
 from minimaskrcnn.nn.module import Module
 from minimaskrcnn.ops import batched_nms
 
@@ -152,7 +152,7 @@ def generate_proposals(logits, deltas, anchors, level_sizes, image_size, pre_nms
             lvl.append(np.full(top, k))
         idx, lvl = np.concatenate(idx), np.concatenate(lvl)
         boxes = clip_boxes(decode_boxes(deltas[i, idx], anchors[idx]), image_size)
-        scores = 1.0 / (1.0 + np.exp(-logits[i, idx].astype(np.float64)))
+        scores = sigmoid(logits[i, idx])
         keep = remove_small_boxes(boxes, min_size)
         boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
         keep = batched_nms(boxes, scores, lvl, nms_thresh)[:post_nms_topk]

@@ -119,6 +119,16 @@ def smooth_l1_loss(pred: np.ndarray, target: np.ndarray, beta: float = 1.0, redu
     return loss, grad.astype(pred.dtype)
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` in float64, computed as ``exp(-log(1 + exp(-x)))``.
+
+    ``np.logaddexp`` never overflows, so logits of any size give a finite result (0 or 1 in the
+    limits) without a RuntimeWarning, and small probabilities keep their full precision.
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
 def sigmoid_bce_with_logits(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None,
                             reduction: str = "mean"):
     """Binary cross-entropy on ``sigmoid(logits)``, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
