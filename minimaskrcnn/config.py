@@ -190,10 +190,23 @@ class Config:
                  "one anchor size per FPN level")
             need(self.fpn_channels % self.num_groups == 0, "fpn_channels",
                  "a multiple of num_groups")
+        def positive(values) -> bool:
+            return len(values) >= 1 and all(math.isfinite(v) and v > 0 for v in values)
+
+        def whole(value, low: int) -> bool:
+            return isinstance(value, int) and value >= low
+
+        need(positive(self.anchor_sizes), "anchor_sizes", "at least one positive size (pixels)")
+        need(positive(self.anchor_ratios), "anchor_ratios", "at least one positive height/width ratio")
         need(0.0 <= self.rpn_bg_iou <= self.rpn_fg_iou <= 1.0, "rpn_fg_iou",
              "rpn_bg_iou <= rpn_fg_iou, both in [0, 1]")
+        need(0.0 < self.rpn_positive_fraction <= 1.0, "rpn_positive_fraction", "a value in (0, 1]")
+        need(whole(self.rpn_batch_per_image, 1), "rpn_batch_per_image", "an integer >= 1")
+        need(0.0 <= self.roi_fg_iou <= 1.0, "roi_fg_iou", "a value in [0, 1]")
         need(0.0 < self.roi_positive_fraction <= 1.0, "roi_positive_fraction", "a value in (0, 1]")
-        need(self.mask_pool_size >= 2, "mask_pool_size", ">= 2")
+        need(whole(self.roi_batch_per_image, 1), "roi_batch_per_image", "an integer >= 1")
+        need(whole(self.box_pool_size, 1), "box_pool_size", "an integer >= 1")
+        need(whole(self.mask_pool_size, 2), "mask_pool_size", "an integer >= 2")
         if self.keypoint_on:
             need(len(self.keypoint_names) >= 1 and len(set(self.keypoint_names)) == len(self.keypoint_names),
                  "keypoint_names", "at least one name, no duplicates")

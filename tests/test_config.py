@@ -39,6 +39,13 @@ def test_display_lists_every_field():
     ({"anchor_sizes": (16.0,)}, "anchor_sizes"),
     ({"rpn_bg_iou": 0.8}, "rpn_fg_iou"),
     ({"base_lr": -1.0}, "base_lr"),
+    ({"anchor_ratios": (0.0,)}, "anchor_ratios"),
+    ({"use_fpn": False, "anchor_sizes": ()}, "anchor_sizes"),
+    ({"rpn_positive_fraction": 2.0}, "rpn_positive_fraction"),
+    ({"roi_fg_iou": 1.5}, "roi_fg_iou"),
+    ({"roi_batch_per_image": 0}, "roi_batch_per_image"),
+    ({"box_pool_size": 0}, "box_pool_size"),
+    ({"mask_pool_size": 7.5}, "mask_pool_size"),
 ])
 def test_invalid_values_name_the_field(changes, name):
     with pytest.raises(ValueError, match=name):

@@ -170,3 +170,30 @@ def test_degenerate_ground_truth_boxes_are_dropped():
     losses = model.forward(images, [targets[0], flat], np.random.default_rng(0))
     assert np.isfinite(losses["loss"])
     model.backward()
+
+
+@pytest.mark.parametrize("mask_head", ["fcn", "mlp"])
+def test_no_roi_at_all_predicts_and_trains(mask_head):
+    # rpn_min_size larger than the image removes every proposal: the heads see zero RoIs
+    model = MaskRCNN(tiny_config(rpn_min_size=1000.0, mask_head=mask_head))
+    images, _ = tiny_batch()
+    for r in model.predict(images):
+        assert r["boxes"].shape == (0, 4) and r["masks"].shape == (0, 32, 32)
+    empty = {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64),
+             "masks": np.zeros((0, 32, 32), bool)}
+    none = [np.zeros((0, 4), np.float32)] * 2
+    losses = model.forward(images, [empty, empty], np.random.default_rng(0), proposals=none)
+    assert losses["loss_cls"] == 0.0 and losses["loss_mask"] == 0.0 and np.isfinite(losses["loss"])
+    model.backward()
+
+
+def test_targets_and_images_are_checked_for_type():
+    model = MaskRCNN(tiny_config())
+    images, targets = tiny_batch()
+    with pytest.raises(TypeError, match="uint8"):
+        model.predict(images / 255.0)
+    with pytest.raises(ValueError, match="integer class labels"):
+        model.forward(images, [dict(targets[0], labels=targets[0]["labels"] + 0.7), targets[1]],
+                      np.random.default_rng(0))
+    no_objects = {"boxes": [], "labels": [], "masks": np.zeros((0, 32, 32), bool)}
+    assert np.isfinite(model.forward(images, [no_objects, targets[1]], np.random.default_rng(0))["loss"])

@@ -13,10 +13,10 @@ A *basic block* is ``relu(norm(conv(relu(norm(conv(x))))) + shortcut(x))``,
 the shortcut being the identity, or a strided 1x1 conv + norm when the shape
 changes. GroupNorm replaces BatchNorm because our batches hold 8 images.
 
-Single-level model (the default, "C4" in the paper): the heads read the last
-stage's map, stride 16, so a 128x128 image gives an 8x8 map.
+Single-level model (``use_fpn=False``, "C4" in the paper): the heads read the
+last stage's map, stride 16, so a 128x128 image gives an 8x8 map.
 
-FPN (``Config.use_fpn``): a top-down pathway gives every level the semantics
+FPN (``Config.use_fpn``, the default): a top-down pathway gives every level the semantics
 of the deepest one. For each chosen level k (largest first)::
 
     inner_k = lateral_1x1(C_k) + upsample_2x_nearest(inner_{k+1})
@@ -30,8 +30,6 @@ takes one gradient per map (``None`` for a map that got none) and accumulates
 parameter gradients.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 

@@ -76,7 +76,7 @@ class MaskHeadMLP(Module):
 
     def forward(self, x):
         R, m = x.shape[0], self.mask_size
-        h, c1 = self.fc1.forward(x.reshape(R, -1))  # (R, C*S*S) -> (R, hidden)
+        h, c1 = self.fc1.forward(x.reshape(R, int(np.prod(x.shape[1:]))))  # (R, C*S*S) -> (R, hidden); R may be 0
         h, r1 = self.relu.forward(h)
         h, c2 = self.fc2.forward(h)
         h, r2 = self.relu.forward(h)

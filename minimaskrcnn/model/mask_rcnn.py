@@ -68,6 +68,8 @@ class MaskRCNN(Module):
             x = x[None]
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"images: expected (N, H, W, 3) RGB, got shape {x.shape}")
+        if x.dtype != np.uint8:  # a float image in [0, 1] would silently be scaled twice
+            raise TypeError(f"images: expected uint8 values 0-255, got dtype {x.dtype}")
         s = self.cfg.backbone_stride
         if x.shape[1] % s or x.shape[2] % s:
             raise ValueError(f"images: height and width must be multiples of the stride {s}, "
@@ -272,12 +274,17 @@ def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool
     """Validate one image's target dict; drop zero-width or zero-height boxes.
 
     Degenerate boxes (e.g. an object clipped away by a crop) carry no object
-    to learn and would give infinite regression targets, so they are removed
+    to learn and cannot be box-encoded (log of a zero width), so they are removed
     with their labels and masks. Anything malformed raises ``ValueError``.
     """
     H, W = image_size
     boxes = np.asarray(t.get("boxes"), dtype=np.float32)
-    labels = np.asarray(t.get("labels"), dtype=np.int64).reshape(-1)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)  # an image without objects may give [] for its boxes
+    raw_labels = np.asarray(t.get("labels")).reshape(-1)
+    if raw_labels.size and not np.array_equal(raw_labels, np.round(raw_labels.astype(np.float64))):
+        raise ValueError(f"targets[{i}]['labels']: expected integer class labels, got {raw_labels.tolist()}")
+    labels = raw_labels.astype(np.int64)
     if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(labels):
         raise ValueError(f"targets[{i}]['boxes']: expected (G, 4) with G = len(labels) = {len(labels)}, "
                          f"got shape {boxes.shape}")

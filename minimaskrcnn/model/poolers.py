@@ -8,8 +8,9 @@
 * which map it reads: the single stride-16 map, or, with FPN, the pyramid
   level chosen by the box's size (``assign_fpn_levels``).
 
-RoIAlign runs with ``aligned=True`` (half-pixel shift; torchvision's default
-is ``False``) and ``sampling_ratio=2``, as detectron2's Mask R-CNN configs do.
+RoIAlign runs with ``aligned=True`` (half-pixel shift, as detectron2's Mask
+R-CNN configs; torchvision's default is ``False``) and ``sampling_ratio=2`` (as
+torchvision's ``MultiScaleRoIAlign``; detectron2 samples adaptively, ratio 0).
 
 Shapes: features list of (N, C, H_l, W_l); rois (R, 5) = (batch_index, x1, y1,
 x2, y2) in image pixels; output (R, C, S, S).

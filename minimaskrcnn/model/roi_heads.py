@@ -80,7 +80,7 @@ class BoxHead(Module):
 
     def forward(self, x):
         R = x.shape[0]
-        h, c1 = self.fc1.forward(x.reshape(R, -1))  # (R, C*S*S) -> (R, fc)
+        h, c1 = self.fc1.forward(x.reshape(R, int(np.prod(x.shape[1:]))))  # (R, C*S*S) -> (R, fc); R may be 0
         h, r1 = self.relu.forward(h)
         h, c2 = self.fc2.forward(h)
         h, r2 = self.relu.forward(h)

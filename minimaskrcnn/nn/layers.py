@@ -174,7 +174,7 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1*d2*...)."""
 
     def forward(self, x):
-        return x.reshape(x.shape[0], -1), x.shape
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:]))), x.shape  # (N, C*H*W), also for N = 0
 
     def backward(self, dout, cache):
         return dout.reshape(cache)
