@@ -407,3 +407,13 @@ def test_a_forked_child_can_still_run_threaded_convolutions(monkeypatch):
         child.kill()
         pytest.fail("the forked child hung in a threaded convolution")
     assert child.exitcode == 0 and queue.get(timeout=5) == 8 * 9  # every window fully inside: 8 channels x 9 taps
+
+
+def test_im2col_refuses_an_out_buffer_of_the_wrong_shape():
+    from minimaskrcnn.ops.im2col import im2col
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="out"):
+        im2col(x, 3, padding=1, out=np.empty((1, 18, 24), np.float32))
+    with pytest.raises(ValueError, match="out"):
+        im2col(x, 3, padding=1, out=np.empty((1, 18, 25), np.float64))
+    assert im2col(x, 3, padding=1, out=np.empty((1, 18, 25), np.float32)).shape == (1, 18, 25)

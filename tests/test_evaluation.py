@@ -342,3 +342,20 @@ def test_agrees_with_pycocotools_on_random_cases(seed):
         np.testing.assert_allclose(mine.recall, E.eval["recall"], rtol=0, atol=1e-6)
         np.testing.assert_allclose(mine.scores, E.eval["scores"], rtol=0, atol=1e-6)
         np.testing.assert_allclose([mine.stats[k] for k in STAT_KEYS], E.stats, rtol=0, atol=1e-6)
+
+
+def test_image_without_ground_truth_keeps_the_protocol():
+    # one image with a perfectly detected object, one with no object but a false detection
+    sample = ShapesDataset(1, seed=3)[0]
+    H, W = sample["image"].shape[:2]
+    empty = {"image": sample["image"], "boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64),
+             "masks": np.zeros((0, H, W), bool), "image_id": 1}
+    perfect = {"boxes": sample["boxes"], "labels": sample["labels"], "scores": np.ones(len(sample["labels"])),
+               "masks": sample["masks"]}
+    false = {"boxes": np.array([[0, 0, 20, 20]], np.float32), "labels": np.array([1]), "scores": np.array([0.1]),
+             "masks": np.pad(np.ones((1, 20, 20), bool), ((0, 0), (0, H - 20), (0, W - 20)))}
+    results = evaluate([dict(sample, image_id=0), empty], [perfect, false], class_names=["circle", "square", "triangle"])
+    for r in results.values():
+        assert r.stats["AP"] == 1.0  # the false positive ranks below every true one: precision stays 1
+    only_empty = evaluate([empty], [false], class_names=["circle", "square", "triangle"])
+    assert all(r.stats["AP"] == -1.0 for r in only_empty.values())  # no ground truth: undefined, as COCO

@@ -184,3 +184,13 @@ def test_bad_forward_inputs():
         MaxPool2d(2).forward(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="larger than the padded input"):
         MaxPool2d(3).forward(np.zeros((1, 1, 2, 2)))
+
+
+def test_empty_batch_passes_through_every_layer():
+    rng = np.random.default_rng(0)
+    x = np.zeros((0, 8, 6, 6), np.float32)
+    for layer in (Conv2d(8, 4, 3, padding=1, rng=rng), ConvTranspose2d(8, 4, 2, stride=2, rng=rng),
+                  GroupNorm(2, 8), ReLU(), MaxPool2d(2), Flatten()):
+        y, cache = layer.forward(x)
+        assert y.shape[0] == 0
+        assert layer.backward(np.zeros_like(y), cache).shape == x.shape

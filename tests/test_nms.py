@@ -102,3 +102,9 @@ def test_empty_inputs():
 def test_bad_inputs_name_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_unsigned_and_bool_scores_sort_as_numbers():
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
+    np.testing.assert_array_equal(nms(boxes, np.array([0, 5, 1], np.uint8), 0.5), [1, 2, 0])
+    np.testing.assert_array_equal(nms(boxes, np.array([False, True, False]), 0.5), [1, 0, 2])

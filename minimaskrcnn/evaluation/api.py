@@ -87,7 +87,7 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None,
         if need_masks and masks is None:
             raise ValueError(f"samples[{i}]: no 'masks' (needed for segm)")
         gt_box = xyxy_to_xywh(sample["boxes"])
-        gt_area = (np.asarray(masks).reshape(len(labels), -1).sum(axis=1).astype(np.float64)
+        gt_area = (np.asarray(masks).reshape(len(labels), H * W).sum(axis=1).astype(np.float64)  # G may be 0
                    if masks is not None else gt_box[:, 2] * gt_box[:, 3])
         crowd = np.asarray(sample.get("iscrowd", np.zeros(len(labels), bool)), dtype=bool)
         gt_rows.append((np.full(len(labels), image_id), labels, gt_area, gt_box, crowd))

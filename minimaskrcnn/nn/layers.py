@@ -302,7 +302,8 @@ class GroupNorm(Module):
             raise ValueError(f"x must have shape (N, {gamma.size}, ...), got {np.shape(x)}")
         _check_input("x", x, x.ndim, gamma.dtype)
         N, G = x.shape[0], self.num_groups
-        xg = x.reshape(N, G, -1)  # (N, G, C/G * H * W)
+        M = int(np.prod(x.shape[1:])) // G
+        xg = x.reshape(N, G, M)  # (N, G, M = C/G * H * W); N may be 0
         mean = xg.mean(axis=2, keepdims=True)
         centered = xg - mean
         inv_std = 1.0 / np.sqrt((centered * centered).mean(axis=2, keepdims=True) + self.eps)  # (N, G, 1)
@@ -317,8 +318,9 @@ class GroupNorm(Module):
         self.grads["weight"] += (dout * xhat).sum(axis=axes)
         self.grads["bias"] += dout.sum(axis=axes)
         N, G = dout.shape[0], self.num_groups
-        dxhat = (dout * self.params["weight"].reshape(bshape)).reshape(N, G, -1)  # (N, G, M)
-        xh = xhat.reshape(N, G, -1)
+        M = int(np.prod(dout.shape[1:])) // G
+        dxhat = (dout * self.params["weight"].reshape(bshape)).reshape(N, G, M)  # (N, G, M)
+        xh = xhat.reshape(N, G, M)
         # d/dx of (x - mean) * inv_std, per group of M values:
         # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
         dx = inv_std * (dxhat - dxhat.mean(axis=2, keepdims=True)

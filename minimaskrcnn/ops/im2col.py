@@ -211,8 +211,13 @@ def im2col(x: np.ndarray, kernel_size, stride: int = 1, padding: int = 0, dilati
         raise ValueError(f"x must be a 4-d array (N, C, H, W), got {np.shape(x)}")
     N, C, H, W = x.shape
     Ho, Wo = _check_geometry("x", H, W, kh, kw, stride, padding, dilation)
+    shape = (N, C * kh * kw, Ho * Wo)
     if out is None:
-        out = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
+        out = np.empty(shape, dtype=x.dtype)
+    elif (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != x.dtype
+          or not out.flags.c_contiguous):  # the kernel writes without bounds checks
+        raise ValueError(f"out must be a C-contiguous {x.dtype} array of shape {shape}, got "
+                         f"{getattr(out, 'dtype', type(out))} {np.shape(out)}")
     _im2col_kernel(np.ascontiguousarray(x), 0, N, 0, Ho, int(kh), int(kw), int(stride), int(padding), int(dilation),
                    Wo, out)
     return out

@@ -135,6 +135,8 @@ def _check(boxes, scores, iou_threshold):
         raise ValueError(f"scores must have shape ({len(boxes)},) like boxes, got {s.shape}")
     if not np.isfinite(s).all():
         raise ValueError("scores contains NaN or infinite values")
+    if s.dtype.kind in "ub":
+        s = s.astype(np.float64)  # -scores must not wrap around (unsigned) or fail (bool)
     if not isinstance(iou_threshold, numbers.Real) or not np.isfinite(iou_threshold):
         raise ValueError(f"iou_threshold must be a finite number, got {iou_threshold!r}")
     return boxes, s, float(iou_threshold)

@@ -67,6 +67,8 @@ def plan(N: int, rows: int, width: int, col_rows: int, itemsize: int, bands: boo
     decide, never the number of threads. ``bands=False`` allows
     whole images only (a col2im must not run on two bands of one image at once).
     """
+    if N == 0:
+        return []  # an empty batch (e.g. no RoI for the mask head) has no tile
     per_image = rows * width
     target = min(TILE_BYTES // max(1, col_rows * itemsize), -(-N * per_image // MIN_TILES))
     target = max(MIN_TILE_PIXELS, target)
