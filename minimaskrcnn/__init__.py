@@ -25,7 +25,14 @@ def _limit_blas_threads() -> None:
     training step took 10.3 s with 2 BLAS threads and 0.31 s with one. Set
     MINIMASKRCNN_BLAS_THREADS=N to choose another count (0 leaves BLAS alone).
     """
-    n = int(_os.environ.get("MINIMASKRCNN_BLAS_THREADS", "1"))
+    text = _os.environ.get("MINIMASKRCNN_BLAS_THREADS", "1")
+    try:
+        n = int(text)
+    except ValueError:
+        import warnings
+
+        warnings.warn(f"MINIMASKRCNN_BLAS_THREADS={text!r} is not an integer; using 1 BLAS thread")
+        n = 1
     if n <= 0:
         return
     try:

@@ -79,6 +79,8 @@ def run_one(name: str, seed: int, steps: int, val_dataset, work_dir: str, base: 
     run_dir = os.path.join(work_dir, f"{name}_seed{seed}")
     start = time.perf_counter()
     result = train(cfg, run_dir, checkpoint_every=max(steps, 1), progress=False)
+    if result.interrupted:  # train() saved and returned on Ctrl-C: a partial run is not a result
+        raise KeyboardInterrupt
     train_seconds = time.perf_counter() - start
     evals = evaluate_model(result.model, val_dataset)
     shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints of ablation runs are not kept
@@ -123,8 +125,12 @@ def run_ablations(out_json: str, variants=None, seeds=(0, 1, 2), steps: int = 60
 
 
 def load_results(path: str) -> dict:
+    """The stored sweep: {"runs": [...], "steps", "val_images", ...}; ValueError if it is not one."""
     with open(path) as f:
-        return json.load(f)
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        raise ValueError(f"{path}: not an ablation results file (expected a JSON object with a 'runs' list)")
+    return data
 
 
 def _write_json(path: str, data: dict) -> None:

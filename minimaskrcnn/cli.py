@@ -12,6 +12,8 @@ Commands::
     evaluate --checkpoint PATH [--data DIR] [--json OUT]
     predict IMAGE [IMAGE ...] [--checkpoint PATH] [--out DIR]
     demo                       the README's first command (see cli_model.py)
+    ablate [--out JSON] [--steps N] [--seeds S ...] [--table-only]
+        rerun the paper's ablations on toy shapes (see ablations.py)
 
 Adding a command takes two functions: ``add_<name>(subparsers)`` builds its
 parser and ends with ``parser.set_defaults(run=run_<name>)``; ``run_<name>(args)
@@ -186,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run one command; returns the exit code (0 success, 2 usage or input error)."""
+    """Run one command; returns the exit code.
+
+    0 success; 1 training stopped on a non-finite loss; 2 usage or input error; 130 Ctrl-C.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -194,7 +199,7 @@ def main(argv=None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 0
     try:
         return int(args.run(args) or 0)
-    except (CliError, ValueError, OSError) as e:
+    except (CliError, ValueError, TypeError, OSError) as e:
         if os.environ.get("MINIMASKRCNN_DEBUG"):
             raise
         print(f"minimaskrcnn {args.command}: error: {e}", file=sys.stderr)

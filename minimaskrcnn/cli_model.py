@@ -80,6 +80,7 @@ def parse_overrides(items) -> dict:
         except json.JSONDecodeError:
             value = text
         out[key] = tuple(value) if isinstance(value, list) else value
+        Config.check_type(key, out[key])  # before anything computes with it
     return out
 
 
@@ -95,7 +96,8 @@ def add_train(subparsers) -> None:
                    help="output directory for checkpoint.npz, model_final.npz, log.csv/json, loss.png "
                         "(default: runs/train)")
     p.add_argument("--data", metavar="DIR", help="COCO-format training set: DIR/annotations.json + DIR/images/")
-    p.add_argument("--val-data", metavar="DIR", help="COCO-format validation set (default: generated shapes)")
+    p.add_argument("--val-data", metavar="DIR", help="COCO-format validation set (default: generated shapes when training on them; "
+                        "with --data and no --val-data, no evaluation)")
     _add_shapes_val_args(p, 100)
     p.add_argument("--steps", type=_int_at_least(1), help="training steps (default: Config.steps)")
     p.add_argument("--batch-size", type=_int_at_least(1), help="images per step (default: Config.batch_size)")
@@ -180,29 +182,6 @@ def add_evaluate(subparsers) -> None:
     p.set_defaults(run=run_evaluate)
 
 
-def evaluate_checkpoint(model, dataset, progress: bool = True):
-    """(results {iou_type: EvalResult}, predictions in the dataset's labels)."""
-    from minimaskrcnn.evaluation import evaluate
-    from minimaskrcnn.inference import predict_dataset
-
-    names = list(dataset.class_names)
-    to_dataset = {k + 1: names.index(n) + 1 for k, n in enumerate(model.cfg.class_names) if n in names}
-    if not to_dataset:
-        raise CliError(f"no category of the dataset {names} is one of the model's {list(model.cfg.class_names)}")
-    preds = []
-    for p in predict_dataset(model, dataset, progress=progress):
-        keep = [i for i, label in enumerate(p["labels"]) if int(label) in to_dataset]
-        q = {k: v[keep] for k, v in p.items()}
-        q["labels"] = q["labels"].copy()
-        for i, label in enumerate(q["labels"]):
-            q["labels"][i] = to_dataset[int(label)]
-        preds.append(q)
-    iou_types = ("bbox", "segm") if model.cfg.mask_on else ("bbox",)
-    if model.cfg.keypoint_on:
-        iou_types += ("keypoints",)
-    return evaluate(dataset, preds, iou_types=iou_types, class_names=dataset.class_names), preds
-
-
 def _write_results(dataset, preds, path) -> None:
     from minimaskrcnn.datasets import write_coco_results
     from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoint_results
@@ -214,12 +193,14 @@ def _write_results(dataset, preds, path) -> None:
 
 
 def run_evaluate(args) -> int:
+    from minimaskrcnn.inference import evaluate_predictions
+
     model = _load_model(args.checkpoint)
     if args.data:
         dataset = _coco_folder(args.data, "--data", model.cfg.keypoint_on)
     else:
         dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size, model.cfg.keypoint_on)
-    results, preds = evaluate_checkpoint(model, dataset)
+    results, preds = evaluate_predictions(model, dataset, progress=True)
     for r in results.values():
         print(r.summary())
         print()
@@ -266,6 +247,7 @@ def run_predict(args) -> int:
     from PIL import Image
 
     from minimaskrcnn.datasets import write_coco_results
+    from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoint_results
     from minimaskrcnn.inference import predict_images
     from minimaskrcnn.visualize import draw_instances
 
@@ -290,7 +272,8 @@ def run_predict(args) -> int:
         fig.savefig(target, dpi=100, bbox_inches="tight")
         plt.close(fig)
         print(f"{path}: {int(keep.sum())} detections >= {args.score_thresh} -> {target}")
-    write_coco_results(preds, list(range(len(preds))), out / "results.json")
+    write = write_coco_keypoint_results if model.cfg.keypoint_on else write_coco_results
+    write(preds, list(range(len(preds))), out / "results.json")
     print(f"wrote {out / 'results.json'}")
     return 0
 
@@ -316,6 +299,7 @@ def run_demo(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from minimaskrcnn.inference import evaluate_predictions
     from minimaskrcnn.visualize.grid import draw_prediction_grid
 
     start = time.perf_counter()
@@ -323,13 +307,14 @@ def run_demo(args) -> int:
     print(f"loaded {args.checkpoint} ({model.num_parameters():,} parameters)")
     dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size, model.cfg.keypoint_on)
     print(f"generated {len(dataset)} validation images (seed {args.val_seed}); predicting...")
-    results, preds = evaluate_checkpoint(model, dataset)
+    results, preds = evaluate_predictions(model, dataset, progress=True)
     for r in results.values():
         print(r.summary())
         print()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = draw_prediction_grid([dataset[i] for i in range(8)], preds[:8], model.cfg.class_names)
+    shown = min(8, len(dataset))
+    fig = draw_prediction_grid([dataset[i] for i in range(shown)], preds[:shown], model.cfg.class_names)
     fig.savefig(out / "predictions.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     print(f"saved a picture of predicted masks to {out / 'predictions.png'} "

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 ROI_OPS = ("align_avg", "align_max", "roi_pool")
@@ -163,10 +164,33 @@ class Config:
         return foreground + (1 if self.mask_loss == "softmax" else 0)  # softmax: + background
 
     # -- checks ---------------------------------------------------------------
+    @classmethod
+    def check_type(cls, name: str, value) -> None:
+        """``TypeError`` unless ``value`` has the type of field ``name``'s default (ints pass as floats)."""
+        default = cls.__dataclass_fields__[name].default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        elif isinstance(default, tuple):
+            ok = isinstance(value, (tuple, list))
+        else:
+            return
+        if not ok:
+            raise TypeError(f"Config.{name} = {value!r}: expected a value of type {type(default).__name__}, "
+                            f"like the default {default!r}")
+
     def validate(self) -> None:
         def need(cond: bool, name: str, expected: str) -> None:
             if not cond:
                 raise ValueError(f"Config.{name} = {getattr(self, name)!r}: expected {expected}")
+
+        for f in fields(self):
+            self.check_type(f.name, getattr(self, f.name))
 
         need(len(self.class_names) >= 1, "class_names", "at least one class name")
         need(self.roi_op in ROI_OPS, "roi_op", f"one of {ROI_OPS}")

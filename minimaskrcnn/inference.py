@@ -59,16 +59,46 @@ def predict_dataset(model, dataset, batch_size: int = 8, progress: bool = False)
     return out
 
 
-def evaluate_model(model, dataset, batch_size: int = 8, progress: bool = False) -> dict:
-    """COCO box and mask AP of ``model`` on ``dataset``: {"bbox": EvalResult, "segm": EvalResult}.
+def to_dataset_labels(model, dataset, preds) -> list[dict]:
+    """Predictions renumbered into the dataset's labels, classes matched by name.
 
-    A model with the keypoint head also gets "keypoints" (OKS AP; the dataset
-    must carry ``keypoints`` and, unless it has COCO's 17, ``keypoint_sigmas``).
+    A COCO folder may list the same categories in another order than the model
+    was trained with (or only some of them); detections of a class the dataset
+    does not have are dropped. ``ValueError`` if no class name is shared.
+    """
+    names = list(getattr(dataset, "class_names", None) or model.cfg.class_names)
+    if names == list(model.cfg.class_names):
+        return preds
+    to_dataset = {k + 1: names.index(n) + 1 for k, n in enumerate(model.cfg.class_names) if n in names}
+    if not to_dataset:
+        raise ValueError(f"dataset: none of its categories {names} is one of the model's "
+                         f"{list(model.cfg.class_names)}")
+    out = []
+    for p in preds:
+        keep = np.array([int(label) in to_dataset for label in p["labels"]], dtype=bool)
+        q = {k: v[keep] for k, v in p.items()}
+        q["labels"] = np.array([to_dataset[int(label)] for label in q["labels"]], dtype=np.int64)
+        out.append(q)
+    return out
+
+
+def evaluate_predictions(model, dataset, batch_size: int = 8, progress: bool = False):
+    """(results, predictions): COCO AP of ``model`` on ``dataset``, predictions in the dataset's labels.
+
+    Results are {"bbox": EvalResult, "segm": EvalResult}; a model with the
+    keypoint head also gets "keypoints" (OKS AP; the dataset must carry
+    ``keypoints`` and, unless it has COCO's 17, ``keypoint_sigmas``).
     """
     from minimaskrcnn.evaluation import evaluate
 
-    preds = predict_dataset(model, dataset, batch_size, progress)
+    preds = to_dataset_labels(model, dataset, predict_dataset(model, dataset, batch_size, progress))
     iou_types = ("bbox", "segm") if model.cfg.mask_on else ("bbox",)
     if model.cfg.keypoint_on:
         iou_types += ("keypoints",)
-    return evaluate(dataset, preds, iou_types=iou_types, class_names=model.cfg.class_names)
+    class_names = getattr(dataset, "class_names", None) or model.cfg.class_names
+    return evaluate(dataset, preds, iou_types=iou_types, class_names=class_names), preds
+
+
+def evaluate_model(model, dataset, batch_size: int = 8, progress: bool = False) -> dict:
+    """COCO AP of ``model`` on ``dataset``: {"bbox": EvalResult, "segm": EvalResult} (see above)."""
+    return evaluate_predictions(model, dataset, batch_size, progress)[0]

@@ -137,9 +137,15 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     last_step = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
 
     def save():
+        if not all(np.isfinite(p).all() for _, p, _ in model.named_parameters()):
+            # the update that made them non-finite came after the last finite loss
+            raise NonFiniteLossError(_nonfinite_message(result.step, {"weights": math.nan}, ckpt_path))
         _save(ckpt_path, model, optimizer, result)
 
     bar = _progress(result.step, last_step, progress)
+    # A checkpoint is written once its weights have given a finite loss: the step after the one
+    # that made them (an update can leave finite weights that already give NaN or inf).
+    checkpoint_due = False
     try:
         while result.step < last_step:
             step = result.step
@@ -155,6 +161,9 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
                 raise NonFiniteLossError(_nonfinite_message(step, {"loss": math.nan}, ckpt_path)) from e
             if not math.isfinite(losses["loss"]):
                 raise NonFiniteLossError(_nonfinite_message(step, losses, ckpt_path))
+            if checkpoint_due:  # the weights are still those of result.step, now known to be good
+                save()
+                checkpoint_due = False
             model.zero_grad()
             model.backward()
             grad_norm = clip_grad_norm(model, cfg.clip_grad_norm)
@@ -174,7 +183,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
             if eval_every and val_dataset is not None and result.step % eval_every == 0:
                 result.evaluations.append(_evaluate(model, val_dataset, result.step))
             if result.step % checkpoint_every == 0:
-                save()
+                checkpoint_due = True
     except KeyboardInterrupt:
         result.interrupted = True
         save()
@@ -182,9 +191,10 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
         bar.close()
         return result
     bar.close()
+    save()  # before the final evaluation: a Ctrl-C there loses nothing
     if val_dataset is not None and (not result.evaluations or result.evaluations[-1]["step"] != result.step):
         result.evaluations.append(_evaluate(model, val_dataset, result.step))
-    save()
+        save()  # again, with the evaluation in the log
     if result.step == cfg.steps:
         model.save(os.path.join(out_dir, "model_final.npz"))
     write_logs(out_dir, result)

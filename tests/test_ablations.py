@@ -57,3 +57,28 @@ def test_cli_table_only(tmp_path, capsys):
     (tmp_path / "a.json").write_text(json.dumps({"runs": [], "steps": 5, "val_images": 2}))
     assert main(["ablate", "--out", str(tmp_path / "a.json"), "--table-only"]) == 0
     assert "paper mask AP" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_is_not_stored(tmp_path, monkeypatch):
+    import minimaskrcnn.train as train_module
+
+    real_train = train_module.train
+
+    def interrupted(*args, **kwargs):
+        result = real_train(*args, max_steps=1, **kwargs)
+        result.interrupted = True  # what train() returns after catching Ctrl-C
+        return result
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    out = tmp_path / "ablations.json"
+    with pytest.raises(KeyboardInterrupt):
+        run_ablations(str(out), variants=["baseline"], seeds=(0,), steps=2, val_images=2,
+                      work_dir=str(tmp_path / "w"), base=small_config(batch_size=1), command="test")
+    assert not out.exists() or json.loads(out.read_text())["runs"] == []
+
+
+def test_table_only_on_a_file_that_is_not_a_sweep(tmp_path, capsys):
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    assert main(["ablate", "--out", str(bad), "--table-only"]) == 2
+    assert "not an ablation results file" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Smoke tests of the model commands on a tiny configuration: each must run end to end."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_predict_writes_overlays_and_results(tiny_run, tmp_path):
 
 def test_demo_runs_with_a_given_checkpoint(tiny_run, tmp_path, capsys):
     ckpt = str(tiny_run / "run" / "model_final.npz")
-    assert main(["demo", "--checkpoint", ckpt, "--num-images", "8", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--checkpoint", ckpt, "--num-images", "3", "--out", str(tmp_path)]) == 0  # < 8 shown
     assert (tmp_path / "predictions.png").is_file()
     assert "predictions.png" in capsys.readouterr().out
 
@@ -72,6 +73,7 @@ def test_demo_runs_with_a_given_checkpoint(tiny_run, tmp_path, capsys):
     (["train", "--set", "not_a_field=3"], "KEY=VALUE"),
     (["train", "--set", "roi_op=\"bilinear\""], "roi_op"),
     (["predict", "missing.png", "--checkpoint", "missing.npz"], "no such file"),
+    (["train", "--set", "steps=abc"], "Config.steps"),
 ])
 def test_bad_arguments_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
@@ -82,3 +84,36 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys):
 def test_bad_flag_value_is_a_usage_error(capsys):
     assert main(["train", "--steps", "0"]) == 2
     assert "expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_predict_with_a_keypoint_model_writes_keypoints(tmp_path):
+    image = tmp_path / "in.png"
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(image)
+    ckpt = str(Path(__file__).parents[1] / "data" / "keypoint_model.npz")
+    assert main(["predict", str(image), "--checkpoint", ckpt, "--out", str(tmp_path / "p"),
+                 "--score-thresh", "0"]) == 0
+    results = json.loads((tmp_path / "p" / "results.json").read_text())
+    assert all("keypoints" in r for r in results)
+
+
+def test_evaluation_matches_classes_by_name_not_order(tiny_run, tmp_path):
+    """The same COCO folder with its categories listed in reverse order gives the same AP."""
+    from minimaskrcnn.datasets.coco import CocoDataset
+    from minimaskrcnn.inference import evaluate_model
+
+    model = MaskRCNN.load(str(tiny_run / "run" / "model_final.npz"))
+    ann = json.loads((tiny_run / "data" / "annotations.json").read_text())
+    swap = {c["id"]: new for c, new in zip(ann["categories"], [c["id"] for c in ann["categories"]][::-1])}
+    for c in ann["categories"]:  # reverse the ids: sorted by id, the categories come in reverse order
+        c["id"] = swap[c["id"]]
+    for a in ann["annotations"]:
+        a["category_id"] = swap[a["category_id"]]
+    (tmp_path / "annotations.json").write_text(json.dumps(ann))
+    same = CocoDataset(str(tmp_path / "annotations.json"), str(tiny_run / "data" / "images"))
+    original = CocoDataset(str(tiny_run / "data" / "annotations.json"), str(tiny_run / "data" / "images"))
+    assert list(same.class_names) != list(original.class_names)
+    a = evaluate_model(model, original)
+    b = evaluate_model(model, same)
+    for t in ("bbox", "segm"):  # equal up to the order of floating-point sums over classes
+        np.testing.assert_allclose([a[t].stats[k] for k in a[t].stats], [b[t].stats[k] for k in a[t].stats],
+                                   rtol=1e-12)

@@ -45,7 +45,7 @@ def test_display_lists_every_field():
     ({"roi_fg_iou": 1.5}, "roi_fg_iou"),
     ({"roi_batch_per_image": 0}, "roi_batch_per_image"),
     ({"box_pool_size": 0}, "box_pool_size"),
-    ({"mask_pool_size": 7.5}, "mask_pool_size"),
+    ({"mask_pool_size": 1}, "mask_pool_size"),
 ])
 def test_invalid_values_name_the_field(changes, name):
     with pytest.raises(ValueError, match=name):
@@ -55,3 +55,12 @@ def test_invalid_values_name_the_field(changes, name):
 def test_unknown_json_field_is_an_error():
     with pytest.raises(ValueError, match="unknown Config fields"):
         Config.from_dict({"not_a_field": 1})
+
+
+@pytest.mark.parametrize("changes, name", [
+    ({"steps": "abc"}, "steps"), ({"use_fpn": 1}, "use_fpn"), ({"mask_pool_size": 7.5}, "mask_pool_size"),
+    ({"anchor_sizes": 16.0}, "anchor_sizes"), ({"base_lr": "0.1"}, "base_lr"),
+])
+def test_values_of_the_wrong_type_name_the_field(changes, name):
+    with pytest.raises(TypeError, match=f"Config.{name}"):
+        Config(**changes)

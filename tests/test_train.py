@@ -69,6 +69,7 @@ def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypat
     assert os.listdir(tmp_path) == ["checkpoint.npz"]  # no temporary file left behind
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_exploding_learning_rate_stops_with_a_clear_message(tmp_path):
     cfg = small_config(base_lr=1e6, clip_grad_norm=1e12, warmup_steps=1, steps=20)
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step \d+"):
@@ -100,3 +101,21 @@ def test_batch_sampler_covers_each_epoch_once():
     first_epoch = s.indices(0) + s.indices(1) + s.indices(2)[:2]
     assert sorted(first_epoch) == list(range(10))
     assert s.indices(1) == BatchSampler(10, 4, seed=0).indices(1)  # depends on the step only
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("lr", [1e6, 1e38])
+def test_every_checkpoint_holds_weights_that_gave_a_finite_loss(tmp_path, lr):
+    # with lr 1e38 the first update leaves finite weights that already give a NaN loss
+    cfg = small_config(base_lr=lr, clip_grad_norm=1e12, warmup_steps=1, steps=20)
+    with pytest.raises(NonFiniteLossError):
+        train(cfg, str(tmp_path), train_dataset=small_data(), progress=False, checkpoint_every=1)
+    path = tmp_path / "checkpoint.npz"
+    if lr == 1e38:
+        assert not path.exists()  # no weights were ever verified after an update
+        return
+    model = MaskRCNN.load(str(path))
+    data = small_data()
+    images = np.stack([data[i]["image"] for i in range(2)])
+    targets = [{k: data[i][k] for k in ("boxes", "labels", "masks")} for i in range(2)]
+    assert np.isfinite(model.forward(images, targets, np.random.default_rng(0))["loss"])

@@ -5,6 +5,8 @@ protocol, so for the same data they give the same numbers.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from minimaskrcnn.datasets import rle
@@ -263,7 +265,7 @@ def evaluate_coco(annotations, results, iou_types=IOU_TYPES, keypoint_sigmas=Non
     """
     iou_types = _check_iou_types(iou_types)
     index = load_annotations(annotations)
-    name = "<results list>" if isinstance(results, list) else str(results)
+    name = str(results) if isinstance(results, (str, os.PathLike)) else "<results list>"
     results = read_json(results, "results")
     need_masks = "segm" in iou_types
     gt = _gt_from_coco(index, need_masks)
