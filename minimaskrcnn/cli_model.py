@@ -262,13 +262,15 @@ def run_predict(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     preds = predict_images(model, images)
-    for path, image, p in zip(args.images, images, preds):
+    stems = [Path(path).stem for path in args.images]
+    for i, (path, image, p) in enumerate(zip(args.images, images, preds)):
         keep = p["scores"] >= args.score_thresh
         fig = draw_instances(image, p["boxes"][keep], p["labels"][keep], p["scores"][keep],
                              p["masks"][keep] if "masks" in p else None, model.cfg.class_names)
         if "keypoints" in p:
             _draw_predicted_keypoints(fig.axes[0], p["keypoints"][keep], model.cfg.keypoint_names)
-        target = out / f"{Path(path).stem}_pred.png"
+        # a/x.png and b/x.png must not overwrite each other: then the position (= image_id) is added
+        target = out / (f"{stems[i]}_pred.png" if stems.count(stems[i]) == 1 else f"{stems[i]}_{i}_pred.png")
         fig.savefig(target, dpi=100, bbox_inches="tight")
         plt.close(fig)
         print(f"{path}: {int(keep.sum())} detections >= {args.score_thresh} -> {target}")

@@ -187,3 +187,9 @@ def test_type_errors_name_the_argument():
 
 def test_integer_boxes_become_float64():
     assert box_area(np.array([[0, 0, 3, 4]])).dtype == np.float64
+
+
+@pytest.mark.parametrize("clamp", [float("nan"), "big", None])
+def test_decode_refuses_a_clamp_that_is_not_a_number(clamp):
+    with pytest.raises(ValueError, match="clamp"):
+        decode_boxes(np.zeros((1, 4), np.float32), np.array([[0, 0, 10, 10]], np.float32), clamp=clamp)

@@ -117,3 +117,13 @@ def test_evaluation_matches_classes_by_name_not_order(tiny_run, tmp_path):
     for t in ("bbox", "segm"):  # equal up to the order of floating-point sums over classes
         np.testing.assert_allclose([a[t].stats[k] for k in a[t].stats], [b[t].stats[k] for k in a[t].stats],
                                    rtol=1e-12)
+
+
+def test_predict_keeps_images_with_the_same_name_apart(tiny_run, tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        Image.fromarray(np.full((64, 64, 3), 100, np.uint8)).save(tmp_path / d / "x.png")
+    ckpt = str(tiny_run / "run" / "model_final.npz")
+    assert main(["predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "--checkpoint", ckpt,
+                 "--out", str(tmp_path / "p")]) == 0
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == ["x_0_pred.png", "x_1_pred.png"]

@@ -359,3 +359,14 @@ def test_image_without_ground_truth_keeps_the_protocol():
         assert r.stats["AP"] == 1.0  # the false positive ranks below every true one: precision stays 1
     only_empty = evaluate([empty], [false], class_names=["circle", "square", "triangle"])
     assert all(r.stats["AP"] == -1.0 for r in only_empty.values())  # no ground truth: undefined, as COCO
+
+
+def test_result_queries_name_a_bad_argument():
+    sample = ShapesDataset(1, seed=3)[0]
+    pred = {"boxes": sample["boxes"], "labels": sample["labels"], "scores": np.ones(len(sample["labels"])),
+            "masks": sample["masks"]}
+    segm = evaluate([sample], [pred], class_names=["circle", "square", "triangle"])["segm"]
+    assert segm.average_precision(iou=0.75) == 1.0
+    for kwargs, name in [({"iou": 0.52}, "iou"), ({"area": "huge"}, "area"), ({"max_dets": 5}, "max_dets")]:
+        with pytest.raises(ValueError, match=name):
+            segm.average_precision(**kwargs)
