@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from minimaskrcnn.checkpoint import atomic_write
 from minimaskrcnn.config import Config
 
 # Stride-32 single-level backbone: one more stage; anchors of the same sizes on a 4x4 map.
@@ -135,10 +136,7 @@ def load_results(path: str) -> dict:
 
 def _write_json(path: str, data: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: json.dump(data, f, indent=1), mode="w")
 
 
 def summarize(data: dict) -> dict:

@@ -45,6 +45,7 @@ real dtypes, e.g. integer boxes typed by hand, are converted to float64).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -187,8 +188,7 @@ def decode_boxes(deltas, reference, weights=(1.0, 1.0, 1.0, 1.0), clamp: float =
     r = _as_boxes("reference", reference).astype(d.dtype, copy=False)
     if r.shape[0] != d.shape[0]:
         raise ValueError(f"reference must have {d.shape[0]} rows like deltas, got {r.shape[0]}")
-    if isinstance(clamp, bool) or not isinstance(clamp, (int, float, np.floating, np.integer)) \
-            or math.isnan(clamp):
+    if isinstance(clamp, bool) or not isinstance(clamp, numbers.Real) or math.isnan(clamp):
         raise ValueError(f"clamp must be a number (the largest dw, dh; inf for none), got {clamp!r}")
     wx, wy, ww, wh = _check_weights(weights)
     widths = (r[:, 2] - r[:, 0])[:, None]  # (K, 1)

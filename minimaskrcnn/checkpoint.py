@@ -16,18 +16,23 @@ import os
 import numpy as np
 
 
-def atomic_savez(path: str, arrays: dict) -> None:
-    """Write ``arrays`` to ``path`` as .npz so that ``path`` is always complete."""
+def atomic_write(path: str, write, mode: str = "wb") -> None:
+    """Call ``write(f)`` on ``<path>.tmp`` opened with ``mode``, then rename it over ``path``."""
     tmp = f"{path}.tmp"
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        with open(tmp, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_savez(path: str, arrays: dict) -> None:
+    """Write ``arrays`` to ``path`` as .npz so that ``path`` is always complete."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_npz(path: str) -> dict:

@@ -96,7 +96,8 @@ def add_train(subparsers) -> None:
                    help="output directory for checkpoint.npz, model_final.npz, log.csv/json, loss.png "
                         "(default: runs/train)")
     p.add_argument("--data", metavar="DIR", help="COCO-format training set: DIR/annotations.json + DIR/images/")
-    p.add_argument("--val-data", metavar="DIR", help="COCO-format validation set (default: generated shapes when training on them; "
+    p.add_argument("--val-data", metavar="DIR",
+                   help="COCO-format validation set (default: generated shapes when training on them; "
                         "with --data and no --val-data, no evaluation)")
     _add_shapes_val_args(p, 100)
     p.add_argument("--steps", type=_int_at_least(1), help="training steps (default: Config.steps)")
@@ -354,6 +355,7 @@ def add_ablate(subparsers) -> None:
 
 def run_ablate(args) -> int:
     from minimaskrcnn.ablations import format_table, load_results, run_ablations
+    from minimaskrcnn.train import NonFiniteLossError
 
     if args.table_only:
         if not Path(args.out).is_file():
@@ -363,8 +365,12 @@ def run_ablate(args) -> int:
     command = (f"python -m minimaskrcnn ablate --out {args.out} --steps {args.steps} "
                f"--seeds {' '.join(map(str, args.seeds))} --val-images {args.val_images}"
                + (f" --variants {' '.join(args.variants)}" if args.variants else ""))
-    data = run_ablations(args.out, args.variants, args.seeds, args.steps, args.val_images,
-                         work_dir=args.work_dir, command=command)
+    try:
+        data = run_ablations(args.out, args.variants, args.seeds, args.steps, args.val_images,
+                             work_dir=args.work_dir, command=command)
+    except NonFiniteLossError as e:  # the runs before it are already stored
+        print(f"minimaskrcnn ablate: {e}")
+        return 1
     print()
     print(format_table(data))
     print(f"\nwrote {args.out}")

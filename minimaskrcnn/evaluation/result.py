@@ -66,7 +66,8 @@ class EvalResult:
     def _select(self, array, kind, iou, area, max_dets, category):
         t = slice(None) if iou is None else np.flatnonzero(np.isclose(self.iou_thresholds, iou, rtol=0, atol=1e-9))
         if iou is not None and len(t) == 0:
-            raise ValueError(f"iou: {iou!r} is not one of the evaluated thresholds {self.iou_thresholds.round(2).tolist()}")
+            raise ValueError(f"iou: {iou!r} is not one of the evaluated thresholds "
+                             f"{self.iou_thresholds.round(2).tolist()}")
         if area not in self.area_ranges:
             raise ValueError(f"area: {area!r} is not one of {list(self.area_ranges)}")
         if max_dets is not None and max_dets not in self.max_dets:
