@@ -111,6 +111,7 @@ class Config:
     mask_num_convs: int = 4
     mask_mlp_dim: int = 256
     mask_threshold: float = 0.5
+    mask_loss_weight: float = 1.0  # multiplies the mask loss in the total (the paper: 1)
 
     # -- keypoint head (off by default) ---------------------------------------
     keypoint_on: bool = False
@@ -134,6 +135,15 @@ class Config:
     clip_grad_norm: float = 10.0
     hflip_prob: float = 0.5
     seed: int = 0
+
+    # -- augmentation (datasets/augment.py): learn shapes, not one generator ----------------
+    augment: bool = True  # False: training images exactly as the dataset gives them (+ flips)
+    aug_scale_prob: float = 0.5  # chance of a zoom; factor log-uniform in aug_scale_range
+    aug_scale_range: tuple[float, float] = (0.7, 1.4)
+    aug_background_prob: float = 0.5  # chance of repainting the background (flat/gradient/texture)
+    aug_color: float = 0.5  # strength in [0, 1] of colour, brightness, contrast, saturation jitter
+    aug_noise: float = 10.0  # largest std of the Gaussian pixel noise, in 0-255 grey levels
+    train_variety: float = 1.0  # generated training shapes: ShapesConfig.varied(variety), 0 = classic
 
     def __post_init__(self) -> None:
         self.validate()
@@ -237,6 +247,12 @@ class Config:
             need(self.keypoint_pool_size >= 2, "keypoint_pool_size", ">= 2")
             need(self.keypoint_num_convs >= 1, "keypoint_num_convs", ">= 1")
         need(self.batch_size >= 1, "batch_size", ">= 1")
+        for name in ("aug_scale_prob", "aug_background_prob", "aug_color", "train_variety"):
+            need(0.0 <= getattr(self, name) <= 1.0, name, "a value in [0, 1]")
+        need(0.0 <= self.aug_noise <= 128.0, "aug_noise", "a standard deviation in [0, 128]")
+        lo_hi = self.aug_scale_range
+        need(len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1] <= 4, "aug_scale_range",
+             "(low, high) zoom factors with 0 < low <= high <= 4")
         need(self.base_lr > 0 and math.isfinite(self.base_lr), "base_lr", "a positive number")
 
     # -- I/O ------------------------------------------------------------------

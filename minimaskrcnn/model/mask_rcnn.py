@@ -158,9 +158,10 @@ class MaskRCNN(Module):
         mfeats, pool_cache = self.mask_pooler.forward(feats, pos_rois)
         mlogits, head_cache = self.mask_head.forward(mfeats)
         loss, dmask, mstats = mask_loss(mlogits, pos_labels, mtargets, self.cfg)
-        branches.append((self.mask_pooler, self.mask_head, pool_cache, head_cache, dmask))
+        w = self.cfg.mask_loss_weight
+        branches.append((self.mask_pooler, self.mask_head, pool_cache, head_cache, w * dmask))
         stats.update(mstats)
-        return float(loss)
+        return w * float(loss)
 
     def _keypoint_branch(self, feats, pos_rois, matched, targets, branches, stats) -> float:
         """Keypoint loss of the positive RoIs holding at least one keypoint (as in detectron2)."""
