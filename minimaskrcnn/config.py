@@ -78,9 +78,12 @@ class Config:
     rpn_batch_per_image: int = 256
     rpn_positive_fraction: float = 0.5
     rpn_smooth_l1_beta: float = 1.0 / 9.0
-    rpn_pre_nms_topk_train: int = 1000  # per level
-    rpn_post_nms_topk_train: int = 200  # per image
-    rpn_pre_nms_topk_test: int = 500
+    # proposals: the best pre_nms_topk anchors of each level go through NMS, the best
+    # post_nms_topk boxes of the image are kept (the paper: 2000 / 1000 on 800-px images,
+    # ~100k anchors; a 128-px toy image has ~4k anchors and at most a few objects)
+    rpn_pre_nms_topk_train: int = 300  # per level
+    rpn_post_nms_topk_train: int = 150  # per image
+    rpn_pre_nms_topk_test: int = 300
     rpn_post_nms_topk_test: int = 100
     rpn_nms_thresh: float = 0.7
     rpn_min_size: float = 1e-3
@@ -112,6 +115,7 @@ class Config:
     mask_mlp_dim: int = 256
     mask_threshold: float = 0.5
     mask_loss_weight: float = 1.0  # multiplies the mask loss in the total (the paper: 1)
+    mask_batch_per_image: int = 64  # the mask loss reads at most this many positive RoIs per image
 
     # -- keypoint head (off by default) ---------------------------------------
     keypoint_on: bool = False
@@ -239,6 +243,7 @@ class Config:
         need(0.0 <= self.roi_fg_iou <= 1.0, "roi_fg_iou", "a value in [0, 1]")
         need(0.0 < self.roi_positive_fraction <= 1.0, "roi_positive_fraction", "a value in (0, 1]")
         need(whole(self.roi_batch_per_image, 1), "roi_batch_per_image", "an integer >= 1")
+        need(whole(self.mask_batch_per_image, 1), "mask_batch_per_image", "an integer >= 1")
         need(whole(self.box_pool_size, 1), "box_pool_size", "an integer >= 1")
         need(whole(self.mask_pool_size, 2), "mask_pool_size", "an integer >= 2")
         if self.keypoint_on:

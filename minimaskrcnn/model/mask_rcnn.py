@@ -139,8 +139,10 @@ class MaskRCNN(Module):
         offsets = np.cumsum([0] + [len(g) for g in gt_boxes])
         matched = np.concatenate([s[2] + o for s, o in zip(sampled, offsets)])[pos]  # into all images' gts
         if self.mask_head is not None:
-            losses["loss_mask"] = self._mask_branch(feats, rois[pos], labels[pos], matched, targets,
-                                                    branches, stats)
+            # the mask loss reads at most mask_batch_per_image positives of each image, chosen at random
+            chosen = _at_most_per_image(rois[pos, 0], cfg.mask_batch_per_image, rng)  # into the positives
+            losses["loss_mask"] = self._mask_branch(feats, rois[pos][chosen], labels[pos][chosen],
+                                                    matched[chosen], targets, branches, stats)
         if self.keypoint_head is not None:
             losses["loss_keypoint"] = self._keypoint_branch(feats, rois[pos], matched, targets,
                                                             branches, stats)
@@ -307,6 +309,15 @@ def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool
         out["keypoints"] = keypoints
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return {k: v[keep] for k, v in out.items()}
+
+
+def _at_most_per_image(image_index: np.ndarray, limit: int, rng) -> np.ndarray:
+    """Sorted indices of at most ``limit`` rows per image (``image_index`` (P,), sorted by image)."""
+    keep = []
+    for i in np.unique(image_index):
+        rows = np.flatnonzero(image_index == i)
+        keep.append(rows if len(rows) <= limit else np.sort(rng.choice(rows, size=limit, replace=False)))
+    return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
 
 
 def _accumulate(into: list, grads: list) -> None:
