@@ -39,7 +39,7 @@ from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
 from minimaskrcnn.datasets.loader import BatchLoader, BatchSampler, batch_rng, make_batch  # noqa: F401
 from minimaskrcnn.model.mask_rcnn import MaskRCNN
-from minimaskrcnn.nn.optim import SGD, WarmupStepLR, clip_grad_norm
+from minimaskrcnn.nn.optim import SGD, clip_grad_norm, schedule_for
 
 
 class NonFiniteLossError(RuntimeError):
@@ -91,7 +91,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     if train_dataset is None:
         from minimaskrcnn.datasets.shapes import ShapesConfig, ShapesDataset
 
-        shapes_cfg = ShapesConfig.varied(cfg.image_size, cfg.train_variety)
+        shapes_cfg = cfg.training_shapes()
         train_dataset = ShapesDataset(cfg.steps * cfg.batch_size, seed=cfg.seed, config=shapes_cfg)
     flip_perm = None
     if cfg.keypoint_on:
@@ -101,8 +101,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     model = MaskRCNN(cfg)
     optimizer = SGD(model, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    schedule = WarmupStepLR(cfg.base_lr, cfg.warmup_steps, milestones=cfg.lr_milestones,
-                            gamma=cfg.lr_gamma)
+    schedule = schedule_for(cfg)
     result = TrainResult(model=model)
     if resume:
         result.step, result.history, result.evaluations, result.train_seconds = _restore(

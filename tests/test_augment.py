@@ -90,7 +90,8 @@ def test_augment_on_non_square_images():
 
 
 @pytest.mark.parametrize("field, value", [("aug_color", 1.5), ("aug_noise", -1.0), ("aug_scale_range", (1.2, 0.8)),
-                                          ("aug_background_prob", 2.0), ("train_variety", -0.1)])
+                                          ("aug_background_prob", 2.0), ("train_shape_jitter", -0.1),
+                                          ("train_instances", (3, 2)), ("train_size_range", (0.5, 0.2))])
 def test_config_rejects_bad_augmentation_settings(field, value):
     with pytest.raises(ValueError, match=field):
         Config(**{field: value})

@@ -21,7 +21,7 @@ def same(a, b):
     for x, y in zip(ta, tb):
         assert set(x) == set(y)
         for k in x:
-            assert x[k].tobytes() == y[k].tobytes(), k
+            assert np.asarray(x[k]).tobytes() == np.asarray(y[k]).tobytes(), k
 
 
 def test_background_worker_gives_the_in_process_batches():

@@ -29,7 +29,7 @@ import signal
 import numpy as np
 
 from minimaskrcnn.datasets.augment import augment
-from minimaskrcnn.datasets.transforms import collate, hflip, resize_and_pad
+from minimaskrcnn.datasets.transforms import collate, hflip, resize_longer
 
 __all__ = ["BatchSampler", "BatchLoader", "batch_rng", "make_batch"]
 
@@ -60,19 +60,20 @@ def batch_rng(seed: int, step: int) -> np.random.Generator:
 
 
 def make_batch(dataset, indices, cfg, rng, flip_perm=None):
-    """Resized, augmented (``datasets/augment.py``), randomly flipped samples, collated.
+    """Resized (longer side ``cfg.image_size``), augmented (``datasets/augment.py``), randomly
+    flipped samples, collated and padded to a multiple of the backbone's stride.
 
     Returns ``(images (N, H, W, 3) uint8, targets)`` as ``transforms.collate``;
     ``flip_perm`` swaps left/right keypoints.
     """
     samples = []
     for i in indices:
-        s, _ = resize_and_pad(dataset[i], cfg.image_size)
+        s, _ = resize_longer(dataset[i], cfg.image_size)
         s = augment(s, cfg, rng)
         if rng.random() < cfg.hflip_prob:
             s = hflip(s, flip_perm)
         samples.append(s)
-    return collate(samples)
+    return collate(samples, cfg.backbone_stride)
 
 
 def _work(dataset, cfg, flip_perm, start, stop, out) -> None:

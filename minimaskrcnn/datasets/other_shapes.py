@@ -9,8 +9,8 @@ else, so that AP on it measures generalisation:
 * anti-aliased edges: every image is drawn at 4x the size with Pillow and
   averaged down, so edge pixels mix the two colours (a mask keeps the pixels an
   object covers more than half of);
-* any triangle: three corners at random angles on a circle (every angle at
-  least 30 degrees, any orientation); squares turned by any angle;
+* other triangles: isosceles, apex up, with a height from 0.6 to 1.4 times the
+  base (the main generator's are all equilateral); squares still axis-aligned;
 * flat colours from an HSV palette (muted to saturated), no noise at all;
 * objects from 12 % to 45 % of the image side, 2-6 per image, so they overlap
   more.
@@ -39,7 +39,7 @@ class OtherShapesConfig:
     max_instances: int = 6
     size_range: tuple[float, float] = (0.12, 0.45)  # shape size / image side
     min_visible_area: int = 40  # pixels; smaller visible parts are dropped
-    min_angle_deg: float = 30.0  # smallest corner of a triangle
+    triangle_height: tuple[float, float] = (0.6, 1.4)  # height / base of the isosceles triangles
     min_contrast: float = 60.0  # RGB distance of every object's colour from the background's
 
     def __post_init__(self) -> None:
@@ -62,26 +62,16 @@ def _hsv_color(rng, saturation, value) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _triangle(rng, min_angle: float) -> np.ndarray:
-    """Three corners on the unit circle, every inner angle >= min_angle (radians): (3, 2)."""
-    while True:
-        a = np.sort(rng.uniform(0, 2 * np.pi, size=3))
-        arcs = np.diff(np.concatenate([a, a[:1] + 2 * np.pi]))  # inner angle = half the opposite arc
-        if (arcs / 2 >= min_angle).all():
-            return np.stack([np.cos(a), np.sin(a)], axis=1)
-
-
 def _outline(name: str, rng, cx: float, cy: float, size: float, config) -> list:
     """Pillow polygon (or ellipse box) of one shape in supersampled pixels."""
     half = size / 2
     if name == "circle":
         return [cx - half, cy - half, cx + half, cy + half]
     if name == "square":
-        t = rng.uniform(0, np.pi / 2)
         corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half
-        corners = corners @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
-    else:
-        corners = _triangle(rng, np.radians(config.min_angle_deg)) * half * 1.15  # ~ as large as a square
+    else:  # apex up, base `size`, height drawn from triangle_height
+        h = rng.uniform(*config.triangle_height) * size
+        corners = np.array([[0, -h / 2], [half, h / 2], [-half, h / 2]])
     return [(cx + x, cy + y) for x, y in corners]
 
 

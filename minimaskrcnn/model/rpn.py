@@ -135,7 +135,7 @@ def generate_proposals(logits, deltas, anchors, level_sizes, image_size, pre_nms
         deltas: (N, A, 4).
         anchors: (A, 4).
         level_sizes: anchors per level, summing to A.
-        image_size: (H, W) for clipping.
+        image_size: (H, W) for clipping, or one (h, w) per image (padded batches).
 
     Returns:
         list of N (boxes (P, 4) float32, scores (P,) float32 in (0, 1)), best first.
@@ -152,7 +152,9 @@ def generate_proposals(logits, deltas, anchors, level_sizes, image_size, pre_nms
     T = idx.shape[1]
     rows = np.arange(N)[:, None]
     boxes = decode_boxes(deltas[rows, idx].reshape(N * T, 4), anchors[idx.reshape(-1)])  # (N*T, 4)
-    boxes = clip_boxes(boxes.reshape(N, T, 4).reshape(N * T, 4), image_size)
+    sizes = [tuple(image_size)] * N if np.ndim(image_size) == 1 else [tuple(v) for v in image_size]
+    limits = np.repeat(np.array([[w, h, w, h] for h, w in sizes], dtype=boxes.dtype), T, axis=0)  # (N*T, 4)
+    boxes = np.clip(boxes, 0, limits)  # each image's boxes inside that image (clip_boxes, row by row)
     scores = sigmoid(logits[rows, idx]).reshape(N * T)
     image = np.repeat(np.arange(N), T)  # (N*T,) which image each candidate belongs to
     keep = remove_small_boxes(boxes, min_size)
@@ -180,6 +182,7 @@ class RPN(Module):
         Args:
             features: list of (N, C, H_l, W_l) maps, finest first.
             anchors: list of (H_l * W_l * A, 4) anchors per level.
+            image_size: (H, W), or one (h, w) per image: proposals are clipped to it.
             gt_boxes: list of N (G_i, 4) arrays; needed when ``training``.
             rng: numpy Generator for anchor sampling (training only).
 
