@@ -57,7 +57,7 @@ def profile_steps(cfg: Config, steps: int, top: int = 20) -> str:
 
     model = MaskRCNN(cfg)
     data = ShapesDataset((steps + 3) * cfg.batch_size, seed=cfg.seed,
-                         config=ShapesConfig.varied(cfg.image_size, cfg.train_variety))
+                         config=cfg.training_shapes())
     opt = SGD(model, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     loader = BatchLoader(data, cfg, 0, steps + 3, workers=0)
 

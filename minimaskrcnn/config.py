@@ -55,17 +55,18 @@ class Config:
     pixel_std: tuple[float, float, float] = (0.25, 0.25, 0.25)
 
     # -- backbone: tiny ResNet -----------------------------------------------
-    stem_channels: int = 32  # 3x3 stride-2 stem conv
-    stage_channels: tuple[int, ...] = (32, 64, 128)  # one stage per stride doubling
+    stem_channels: int = 16  # 3x3 stride-2 stem conv
+    stage_channels: tuple[int, ...] = (16, 32, 64)  # one stage per stride doubling
     stage_blocks: tuple[int, ...] = (1, 1, 1)  # residual basic blocks per stage
     num_groups: int = 8  # GroupNorm groups (batch sizes are tiny)
+    zero_init_residual: bool = False  # each block's last GroupNorm scale starts at 0 (the block starts as identity)
     # Total stride of the single-level model = 2 (stem) * 2 ** len(stage_channels).
 
     # -- FPN (optional) -------------------------------------------------------
     use_fpn: bool = True
-    fpn_channels: int = 64
+    fpn_channels: int = 32
     fpn_levels: tuple[int, ...] = (2, 3, 4)  # P2..P4: strides 4, 8, 16
-    fpn_canonical_size: float = 32.0  # an RoI of this sqrt(area) goes to level
+    fpn_canonical_size: float = 64.0  # an RoI of this sqrt(area) goes to level
     fpn_canonical_level: int = 3  # ... this one: k = floor(k0 + log2(sqrt(wh) / size))
 
     # -- anchors and RPN ------------------------------------------------------
@@ -73,7 +74,7 @@ class Config:
     anchor_sizes: tuple[float, ...] = (16.0, 32.0, 64.0)
     anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
     anchor_offset: float = 0.0  # centres at (x + offset) * stride: see model/anchors.py
-    rpn_channels: int = 64
+    rpn_channels: int = 32
     rpn_fg_iou: float = 0.7
     rpn_bg_iou: float = 0.3
     rpn_batch_per_image: int = 256
@@ -94,7 +95,7 @@ class Config:
     roi_sampling_ratio: int = 2
     roi_aligned: bool = True
     roi_batch_per_image: int = 64
-    roi_positive_fraction: float = 0.25
+    roi_positive_fraction: float = 0.5
     roi_fg_iou: float = 0.5
     box_pool_size: int = 7
     box_fc_dim: int = 192  # paper: 1024; 256 here measured +1 box AP, but 5.5 MB of weights
@@ -116,7 +117,7 @@ class Config:
     mask_mlp_dim: int = 256
     mask_threshold: float = 0.5
     mask_loss_weight: float = 1.0  # multiplies the mask loss in the total (the paper: 1)
-    mask_batch_per_image: int = 64  # the mask loss reads at most this many positive RoIs per image
+    mask_batch_per_image: int = 8  # the mask loss reads at most this many positive RoIs per image
     head_norm_groups: int = 0  # > 0: GroupNorm with this many groups after each FCN mask-head conv
 
     # -- keypoint head (off by default) ---------------------------------------
@@ -131,13 +132,13 @@ class Config:
 
     # -- training -------------------------------------------------------------
     batch_size: int = 8
-    steps: int = 1500
-    base_lr: float = 0.02
+    steps: int = 1000
+    base_lr: float = 0.04
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     lr_schedule: str = "cosine"  # "cosine": half cosine to 0 at `steps`; "step": x lr_gamma at each milestone
-    lr_milestones: tuple[int, ...] = (1100, 1350)
+    lr_milestones: tuple[int, ...] = (750, 900)  # with lr_schedule="step"
     lr_gamma: float = 0.1
     clip_grad_norm: float = 10.0
     hflip_prob: float = 0.5

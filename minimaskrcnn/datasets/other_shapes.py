@@ -12,8 +12,8 @@ else, so that AP on it measures generalisation:
 * other triangles: isosceles, apex up, with a height from 0.6 to 1.4 times the
   base (the main generator's are all equilateral); squares still axis-aligned;
 * flat colours from an HSV palette (muted to saturated), no noise at all;
-* objects from 12 % to 45 % of the image side, 2-6 per image, so they overlap
-  more.
+* objects from 12 % to 45 % of the image side (the main generator: 15-40 %),
+  1-4 per image as there (``max_instances=6`` makes scenes with more overlap).
 
 Same sample format, labels (1 = circle, 2 = square, 3 = triangle) and
 determinism as ``ShapesDataset``: sample ``i`` comes from ``(seed, i)`` alone.
@@ -35,8 +35,8 @@ SUPERSAMPLE = 4  # drawn at 4x, then averaged down: anti-aliased edges
 @dataclass(frozen=True)
 class OtherShapesConfig:
     image_size: int = 128
-    min_instances: int = 2
-    max_instances: int = 6
+    min_instances: int = 1  # as many as the main generator: the same scenes, drawn another way
+    max_instances: int = 4
     size_range: tuple[float, float] = (0.12, 0.45)  # shape size / image side
     min_visible_area: int = 40  # pixels; smaller visible parts are dropped
     triangle_height: tuple[float, float] = (0.6, 1.4)  # height / base of the isosceles triangles
