@@ -153,7 +153,8 @@ class Config:
     aug_noise: float = 10.0  # largest std of the Gaussian pixel noise, in 0-255 grey levels
     # generated training shapes (datasets/shapes.py), drawn more varied and denser than the
     # classic evaluation set: more objects per image teach more per backbone pass
-    train_shape_jitter: float = 0.5  # ShapesConfig.shape_jitter: proportions and turns, 0 = classic
+    train_shape_jitter: float = 0.5  # ShapesConfig.shape_jitter: triangle proportions, 0 = classic
+    train_shape_turn: float = 0.0  # ShapesConfig.shape_turn: degrees squares and triangles may turn
     train_instances: tuple[int, int] = (2, 6)  # shapes drawn per image (the classic set: 1-4)
     train_size_range: tuple[float, float] = (0.12, 0.45)  # shape size / image side (classic: 0.15-0.4)
 
@@ -185,6 +186,7 @@ class Config:
         from minimaskrcnn.datasets.shapes import ShapesConfig
 
         return ShapesConfig(image_size=self.image_size, shape_jitter=self.train_shape_jitter,
+                            shape_turn=self.train_shape_turn,
                             min_instances=self.train_instances[0], max_instances=self.train_instances[1],
                             size_range=self.train_size_range)
 
@@ -275,6 +277,7 @@ class Config:
         for name in ("aug_scale_prob", "aug_background_prob", "aug_color", "train_shape_jitter"):
             need(0.0 <= getattr(self, name) <= 1.0, name, "a value in [0, 1]")
         need(0.0 <= self.aug_noise <= 128.0, "aug_noise", "a standard deviation in [0, 128]")
+        need(0.0 <= self.train_shape_turn <= 180.0, "train_shape_turn", "degrees in [0, 180]")
         need(len(self.train_instances) == 2 and 1 <= self.train_instances[0] <= self.train_instances[1],
              "train_instances", "(min, max) with 1 <= min <= max")
         need(len(self.train_size_range) == 2 and 0 < self.train_size_range[0] <= self.train_size_range[1] <= 1,

@@ -57,11 +57,12 @@ class ShapesConfig:
     noise_level: int = 8  # each channel moves by a uniform random integer in [-level, level]
     min_visible_area: int = 40  # pixels; smaller visible parts are dropped
     min_color_distance: float = 100.0  # RGB distance between any two colours in an image
-    # 0: upright equilateral triangles and axis-aligned squares (the classic toy set). t > 0:
-    # triangles of random proportions (apex shifted sideways by up to t/2 half-bases, height
-    # x (1 +- t/2)), both shapes turned by up to t * 20 degrees. Training draws t > 0 so the
-    # model learns "three corners" and "four equal sides", not one drawing of them.
+    # 0: upright equilateral triangles (the classic toy set). t > 0: triangles of random
+    # proportions, apex shifted sideways by up to t/2 half-bases, height x (1 +- t/2). Training
+    # draws t > 0 so the model learns "three corners", not one drawing of them.
     shape_jitter: float = 0.0
+    # squares and triangles turned by up to this many degrees (0: upright, the classic set)
+    shape_turn: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -81,6 +82,8 @@ class ShapesConfig:
             raise ValueError(f"noise_level: expected an int in [0, 127], got {self.noise_level!r}")
         if not 0 <= self.shape_jitter <= 1:
             raise ValueError(f"shape_jitter: expected a value in [0, 1], got {self.shape_jitter!r}")
+        if not 0 <= self.shape_turn <= 180:
+            raise ValueError(f"shape_turn: expected degrees in [0, 180], got {self.shape_turn!r}")
         if self.min_visible_area < 1 or self.min_color_distance < 0:
             raise ValueError(f"min_visible_area, min_color_distance: expected >= 1 and >= 0, "
                              f"got {self.min_visible_area}, {self.min_color_distance}")
@@ -119,7 +122,7 @@ def _shape_mask(name: str, cx: float, cy: float, size: float, ys: np.ndarray, xs
     dx, dy = xs - cx, ys - cy  # (1, W), (H, 1)
     if name == "circle":
         return dx * dx + dy * dy <= half * half
-    if pose is None:
+    if pose is None:  # the classic upright shapes, exactly as before poses existed
         if name == "square":
             return (np.abs(dx) <= half) & (np.abs(dy) <= half)
         # upright equilateral triangle with side `size`, centred on its box
@@ -191,10 +194,9 @@ def generate_sample(rng: np.random.Generator, config: ShapesConfig = ShapesConfi
     ys, xs = np.arange(S)[:, None] + 0.5, np.arange(S)[None, :] + 0.5  # pixel centres
 
     poses = [None] * n
-    if config.shape_jitter > 0:  # drawn last, so shape_jitter=0 keeps the classic set's random stream
-        t = config.shape_jitter
+    if config.shape_jitter > 0 or config.shape_turn > 0:  # drawn last: the classic set's stream is unchanged
+        t, turn = config.shape_jitter, np.radians(config.shape_turn)
         for k in range(n):
-            turn = np.radians(20) * t
             poses[k] = (rng.uniform(-turn, turn), rng.uniform(-t, t) / 2, 1 + rng.uniform(-t, t) / 2)
     full = np.stack([_shape_mask(config.class_names[k], cx, cy, size, ys, xs, pose)
                      for k, (cx, cy), size, pose in zip(names, centres, sizes, poses)])  # (n, S, S)
