@@ -1,0 +1,1 @@
+"""Grading students' implementations (see exercises/README.md)."""
