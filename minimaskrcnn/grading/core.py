@@ -29,6 +29,7 @@ minimal failing example into the message.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -121,16 +122,19 @@ def _student_frame(tb) -> str:
     return f" (line {f.lineno} of your code: {f.line.strip()})" if f.line else f" (line {f.lineno} of your code)"
 
 
+def _snapshot(value):
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 class StudentFunction:
-    """Calls the student's ``fn``; records the calls; classifies what it raises."""
+    """Calls the student's ``fn``; remembers the last calls; classifies what it raises."""
 
     def __init__(self, name: str, fn: Callable):
         self.name, self.fn = name, fn
-        self.calls: list[str] = []
+        self.calls: list = []  # (args, kwargs) of the last three calls, copied
 
     def __call__(self, *args, **kwargs):
-        shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
-        self.calls.append(f"{self.name}({', '.join(shown)})")
+        self.calls.append(([_snapshot(a) for a in args], {k: _snapshot(v) for k, v in kwargs.items()}))
         del self.calls[:-3]  # the last three are enough to reproduce a failure
         try:
             return self.fn(*args, **kwargs)
@@ -140,6 +144,10 @@ class StudentFunction:
             raise
         except Exception as e:  # the student's bug: report it as theirs
             raise StudentError(self.name, e, _student_frame(e.__traceback__)) from None
+
+    def shown_calls(self) -> list[str]:
+        return [f"{self.name}({', '.join([show(a) for a in args] + [f'{k}={show(v)}' for k, v in kw.items()])})"
+                for args, kw in self.calls]
 
 
 class Functions:
@@ -155,7 +163,7 @@ class Functions:
             f.calls.clear()
 
     def last_calls(self) -> list[str]:
-        return [c for f in self._functions.values() for c in f.calls]
+        return [c for f in self._functions.values() for c in f.shown_calls()]
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -212,9 +220,64 @@ def expect_equal_indices(got, expected, name: str) -> None:
         raise CheckFailed(f"{name}: wrong indices\nexpected: {expected.tolist()}\ngot:      {arr.tolist()}")
 
 
+def expect_gradient(analytic, numeric, name: str, tol: float = 1e-6) -> None:
+    """CheckFailed unless the analytic gradient matches central differences (float64)."""
+    from minimaskrcnn.nn import rel_error
+
+    numeric = np.asarray(numeric)
+    arr = as_array(analytic, name, numeric.shape)
+    err = rel_error(numeric, arr)
+    if not err <= tol:
+        ix = np.unravel_index(int(np.argmax(np.abs(arr - numeric))), numeric.shape)
+        raise CheckFailed(f"{name}: relative error {err:.3g} against the numerical gradient (central "
+                          f"differences; a correct backward pass gives < {tol:g})\nlargest difference at index "
+                          f"{tuple(int(i) for i in ix)}: numerical {numeric[ix]:.6g}, yours {arr[ix]:.6g}")
+
+
+def agree(name: str, cases: list, student: Callable, reference: Callable, compare=None) -> None:
+    """The student's function equals the reference on every case (dicts of keyword arguments).
+
+    ``cases`` is a list of ``(label, kwargs)``, the arguments in the signature's order (they are
+    passed positionally); ``compare(got, expected, name)`` defaults
+    to ``expect_close``. The first case that differs is reported with its inputs.
+    """
+    compare = compare or expect_close
+    for n, (label, kwargs) in enumerate(cases):
+        expected = reference(*kwargs.values())
+        got = student(*kwargs.values())  # positionally: the student may name the parameters differently
+        try:
+            compare(got, expected, name)
+        except CheckFailed as e:
+            raise CheckFailed(f"disagrees with the package's reference on case {n + 1} of {len(cases)} "
+                              f"({label}):\n{e}\ninputs:\n{describe_case(kwargs)}") from None
+
+
 # --------------------------------------------------------------------------- hypothesis
 
-DEFAULT_EXAMPLES = 40
+class _ShrinkBudgetSpent(BaseException):
+    """Stops hypothesis' shrinking once its time budget is spent (the best case so far is kept)."""
+
+
+# How hard ``falsify`` searches: examples per property, and seconds of shrinking after the first
+# failure. Override with ``search_effort`` (the tests use less) or the environment variables
+# MINIMASKRCNN_GRADING_EXAMPLES / MINIMASKRCNN_GRADING_SHRINK_SECONDS.
+EFFORT = {"max_examples": int(os.environ.get("MINIMASKRCNN_GRADING_EXAMPLES", 40)),
+          "shrink_seconds": float(os.environ.get("MINIMASKRCNN_GRADING_SHRINK_SECONDS", 8.0)),
+          "timeout_scale": float(os.environ.get("MINIMASKRCNN_GRADING_TIMEOUT_SCALE", 1.0))}
+
+
+@contextlib.contextmanager
+def search_effort(max_examples: int | None = None, shrink_seconds: float | None = None,
+                  timeout_scale: float | None = None):
+    """Temporarily change how many examples each property tries, how long it shrinks, and the
+    factor on every check's time limit (a busy machine)."""
+    saved = dict(EFFORT)
+    EFFORT.update({k: v for k, v in (("max_examples", max_examples), ("shrink_seconds", shrink_seconds),
+                                     ("timeout_scale", timeout_scale)) if v is not None})
+    try:
+        yield
+    finally:
+        EFFORT.update(saved)
 
 
 def describe_case(case: dict) -> str:
@@ -222,43 +285,55 @@ def describe_case(case: dict) -> str:
 
 
 def falsify(statement: str, strategy, prop: Callable[[dict], None], functions: Functions,
-            max_examples: int = DEFAULT_EXAMPLES) -> None:
+            max_examples: int | None = None) -> None:
     """Search for a case that breaks ``prop``; CheckFailed with the smallest one found.
 
     ``strategy`` draws case dicts; ``prop(case)`` raises CheckFailed (or lets the
-    student's StudentError through) when the property does not hold.
+    student's StudentError through) when the property does not hold. Hypothesis
+    shrinks a failing case towards a minimal one; every failing case is recorded
+    as it happens, so when the shrinking budget runs out the best one so far is
+    reported (hypothesis only moves to smaller failing cases).
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.reporting import with_reporter
 
-    last: dict = {}
+    failures: list = []  # (case, calls, error), in the order found: the last is the smallest
+    first_failure = []
 
-    @settings(max_examples=max_examples, derandomize=True, database=None, deadline=None,
-              report_multiple_bugs=False, print_blob=False, suppress_health_check=list(HealthCheck),
-              phases=(Phase.explicit, Phase.generate, Phase.shrink))
+    @settings(max_examples=max_examples or EFFORT["max_examples"], derandomize=True, database=None,
+              deadline=None, report_multiple_bugs=False, print_blob=False,
+              suppress_health_check=list(HealthCheck), phases=(Phase.explicit, Phase.generate, Phase.shrink))
     @given(strategy)
     def search(case):
-        last["case"] = case
+        if first_failure and time.perf_counter() - first_failure[0] > EFFORT["shrink_seconds"]:
+            raise _ShrinkBudgetSpent()
         functions.clear_calls()
-        prop(case)
+        try:
+            prop(case)
+        except (CheckFailed, StudentError) as e:
+            failures.append((case, functions.last_calls(), e))
+            first_failure[:] = first_failure or [time.perf_counter()]
+            raise
 
     try:
         with with_reporter(lambda message: None):  # the counterexample is printed our way
             search()
-    except (CheckFailed, StudentError) as e:
-        lines = [f"property broken: {statement}",
-                 "smallest counterexample hypothesis found:", describe_case(last.get("case", {}))]
-        calls = functions.last_calls()
-        if calls:
-            lines += ["your function was called as:"] + [f"    {c}" for c in calls]
-        detail = str(e).split("\n\nFalsifying example")[0].rstrip()
-        lines.append(detail if isinstance(e, CheckFailed) else f"and {detail}")
-        raise CheckFailed("\n".join(lines)) from None
+    except (CheckFailed, StudentError, _ShrinkBudgetSpent):
+        pass
     except Exception as e:  # hypothesis' Flaky*: the same input failed once and passed once
         if "Flaky" not in type(e).__name__:
             raise
         raise CheckFailed(f"property broken: {statement}\nyour function gave different results for the same "
                           f"input (does it keep state between calls, or use randomness?)") from None
+    if not failures:
+        return
+    case, calls, e = failures[-1]
+    lines = [f"property broken: {statement}", "smallest counterexample hypothesis found:", describe_case(case)]
+    if calls:
+        lines += ["your function was called as:"] + [f"    {c}" for c in calls]
+    detail = str(e).split("\n\nFalsifying example")[0].rstrip()
+    lines.append(detail if isinstance(e, CheckFailed) else f"and {detail}")
+    raise CheckFailed("\n".join(lines))
 
 
 def with_inputs(message: str, **inputs) -> str:
@@ -284,6 +359,7 @@ class Check:
     run: Callable[[Functions], str | None]
     timeout: float = 60.0  # seconds
     hidden: bool = False  # nbgrader: the test cell's body is a hidden test
+    optional: tuple[str, ...] = ()  # names passed to ``run`` when the notebook defines them
 
 
 @dataclass
@@ -317,8 +393,9 @@ def run_check(exercise: str, check: Check, namespace: dict, timeout: float | Non
     missing = [n for n in check.needs if not callable(namespace.get(n))]
     if missing:
         return verdict("missing", f"define {', '.join(missing)} (not found in the notebook)")
-    functions = Functions({n: StudentFunction(n, namespace[n]) for n in check.needs})
-    limit = check.timeout if timeout is None else timeout
+    names = list(check.needs) + [n for n in check.optional if callable(namespace.get(n))]
+    functions = Functions({n: StudentFunction(n, namespace[n]) for n in names})
+    limit = check.timeout * EFFORT["timeout_scale"] if timeout is None else timeout
     try:
         with time_limit(limit):
             note = check.run(functions)
@@ -334,3 +411,26 @@ def run_check(exercise: str, check: Check, namespace: dict, timeout: float | Non
     except Exception as e:  # a bug of the grader: say so, and keep grading
         return verdict("error", f"internal grader error ({type(e).__name__}: {e}); please report it")
     return verdict("passed", note or "")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One assignment: a notebook ``exercises/<id>.ipynb`` and the checks that grade it."""
+
+    id: str  # notebook stem and nbgrader assignment name, e.g. "04_roi_align"
+    title: str
+    lecture: str  # the lecture notebook it follows, in ../notebooks/
+    functions: tuple[str, ...]  # what the student writes
+    checks: tuple[Check, ...]
+    minutes: int  # expected time for a student who has followed the lecture
+    teaches: str  # one paragraph for the teacher's guide
+
+    @property
+    def max_points(self) -> int:
+        return sum(c.points for c in self.checks)
+
+    def check(self, key: str) -> Check:
+        for c in self.checks:
+            if c.key == key:
+                return c
+        raise KeyError(f"exercise {self.id} has no check {key!r}; checks: {', '.join(c.key for c in self.checks)}")
