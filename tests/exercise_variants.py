@@ -559,7 +559,8 @@ def decode_rowwise(deltas, reference, weights=(1.0, 1.0, 1.0, 1.0), clamp=math.l
 def box_iou_split(b1, b2):
     x1, y1, x2, y2 = np.hsplit(b1, 4)  # (K, 1) each
     u1, v1, u2, v2 = (c.T for c in np.hsplit(b2, 4))  # (1, M) each
-    inter = np.maximum(np.minimum(x2, u2) - np.maximum(x1, u1), 0) * np.maximum(np.minimum(y2, v2) - np.maximum(y1, v1), 0)
+    inter = (np.maximum(np.minimum(x2, u2) - np.maximum(x1, u1), 0)
+             * np.maximum(np.minimum(y2, v2) - np.maximum(y1, v1), 0))
     union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
     iou = np.zeros(inter.shape)
     np.divide(inter, union, out=iou, where=union > 0)
@@ -931,13 +932,15 @@ def slow_roi_align(features, rois, output_size, spatial_scale=1.0, sampling_rati
 # ============================================================================ the tables
 BUGS = {
     "01_convolution": [
-        Bug("flipped kernel (a true convolution)", dict(conv_forward=lambda *a, **k: conv_forward_loops(*a, **k, flip=True)),
-            ("one_hot_kernel", "worked_example", "reference_forward"), "copies input channel c0"),
+        Bug("flipped kernel (a true convolution)",
+            dict(conv_forward=lambda *a, **k: conv_forward_loops(*a, **k, flip=True)),
+            ("one_hot_kernel", "worked_example"), "copies input channel c0"),
         Bug("filter and channel axes of w transposed",
             dict(conv_forward=lambda *a, **k: conv_forward_loops(*a, **k, transpose=True)),
-            ("one_hot_kernel", "reference_forward"), "one-hot"),
-        Bug("padding on one side only", dict(conv_forward=lambda *a, **k: conv_forward_loops(*a, **k, pad_one_side=True)),
-            ("one_hot_kernel", "worked_example", "reference_forward"), "shifted by the tap"),
+            ("one_hot_kernel", "reference_forward"), "only non-zero"),
+        Bug("padding on one side only",
+            dict(conv_forward=lambda *a, **k: conv_forward_loops(*a, **k, pad_one_side=True)),
+            ("one_hot_kernel", "worked_example"), "shifted by the tap"),
         Bug("dw overwritten instead of accumulated", dict(
             conv_backward=lambda *a, **k: conv_backward_loops(*a, **k, overwrite_dw=True)),
             ("gradient_check", "reference_backward"), "relative error"),
@@ -950,10 +953,10 @@ BUGS = {
     "02_bilinear_interpolation": [
         Bug("transposed weights (each neighbour gets its own area)",
             dict(bilinear_interpolate=lambda f, y, x: bilinear_variant(f, y, x, own_area=True)),
-            ("area_weights", "worked_example", "reference"), "opposite"),
+            ("area_weights", "worked_example"), "opposite"),
         Bug("no last-row rule (reads past the map)",
             dict(bilinear_interpolate=lambda f, y, x: bilinear_variant(f, y, x, no_last_row=True)),
-            ("border_rule", "affine", "reference"), "last row"),
+            ("border_rule", "affine"), "last row"),
         Bug("outside test off by one (<= -1, >= H)",
             dict(bilinear_interpolate=lambda f, y, x: bilinear_variant(f, y, x, off_by_one_outside=True)),
             ("border_rule", "reference"), "exactly -1"),
@@ -962,25 +965,27 @@ BUGS = {
     ],
     "03_roi_pool": [
         Bug("exclusive end pixel (no +1)", dict(roi_pool=lambda *a: roi_pool_variant(*a, exclusive_end=True)),
-            ("end_pixel", "worked_examples", "reference"), "counts the end pixel"),
+            ("end_pixel", "worked_examples"), "counts the end pixel"),
         Bug("Python's round() (halves to even)", dict(roi_pool=lambda *a: roi_pool_variant(*a, python_round=True)),
             ("rounding", "reference"), "halves round away from zero"),
         Bug("average instead of max", dict(roi_pool=lambda *a: roi_pool_variant(*a, average=True)),
-            ("end_pixel", "worked_examples", "reference"), "RoIAlign(mode='max'"),
-        Bug("bin ends rounded down (floor instead of ceil)", dict(roi_pool=lambda *a: roi_pool_variant(*a, floor_both=True)),
+            ("end_pixel", "worked_examples"), "RoIAlign(mode='max'"),
+        Bug("bin ends rounded down (floor instead of ceil)",
+            dict(roi_pool=lambda *a: roi_pool_variant(*a, floor_both=True)),
             ("worked_examples", "reference"), "share column 2"),
         Bug("bins not clipped to the map", dict(roi_pool=lambda *a: roi_pool_variant(*a, no_clip=True)),
             ("reference",), "first wrong RoI"),
     ],
     "04_roi_align": [
         Bug("half-pixel shift missing (aligned ignored)", dict(roi_align=lambda *a: roi_align_variant(*a, shift=False)),
-            ("affine", "worked_examples", "end_pixel", "reference_forward"), "half-pixel shift"),
+            ("affine", "worked_examples"), "half-pixel shift"),
         Bug("max instead of avg", dict(roi_align=lambda *a: roi_align_variant(*a, always_max=True)),
-            ("affine", "worked_examples", "reference_forward"), "bin's centre"),
+            ("affine", "worked_examples"), "bin's centre"),
         Bug("wrong normaliser (divides by the sample rows only)",
             dict(roi_align=lambda *a: roi_align_variant(*a, normaliser="rows")),
-            ("constant_map", "worked_examples", "reference_forward"), "constant map"),
-        Bug("adaptive grid with floor instead of ceil", dict(roi_align=lambda *a: roi_align_variant(*a, floor_adaptive=True)),
+            ("constant_map", "worked_examples"), "constant map"),
+        Bug("adaptive grid with floor instead of ceil",
+            dict(roi_align=lambda *a: roi_align_variant(*a, floor_adaptive=True)),
             ("reference_forward",), "sampling_ratio=-1"),
         Bug("no 1-pixel minimum when not aligned", dict(roi_align=lambda *a: roi_align_variant(*a, min_size=False)),
             ("worked_examples", "reference_forward"), "forced to 1x1"),
@@ -993,27 +998,27 @@ BUGS = {
     ],
     "05_nms": [
         Bug(">= instead of > (suppresses at IoU == threshold)", dict(nms=lambda *a: nms_variant(*a, geq=True)),
-            ("strict", "properties", "reference"), "strict"),
+            ("strict", "properties"), "strict"),
         Bug("ties in reverse order (argsort(scores)[::-1])", dict(nms=lambda *a: nms_variant(*a, reversed_sort=True)),
             ("ties", "reference"), "tie rule"),
         Bug("suppressed boxes still suppress others", dict(nms=lambda *a: nms_variant(*a, suppressed_suppress=True)),
             ("properties", "reference"), "suppressed"),
         Bug("union without subtracting the intersection", dict(nms=lambda *a: nms_variant(*a, no_minus_inter=True)),
-            ("worked_example", "properties", "reference"), "worked example"),
+            ("worked_example", "properties"), "worked example"),
         Bug("per-class NMS ignores the classes", dict(batched_nms=batched_nms_class_blind),
             ("batched_properties", "batched_reference"), "never suppress each other"),
     ],
     "06_boxes": [
         Bug("+1 in widths and heights (the old pixel convention)",
             dict(box_iou=lambda a, b: box_iou_variant(a, b, plus_one=True)),
-            ("iou_worked", "iou_reference"), "no +1"),
+            ("iou_worked", "iou_reference"), "union 150"),
         Bug("union = area1 + area2 (intersection not subtracted)",
             dict(box_iou=lambda a, b: box_iou_variant(a, b, no_minus_inter=True)),
-            ("iou_worked", "iou_properties", "iou_reference"), "union 150"),
+            ("iou_worked", "iou_properties"), "union 150"),
         Bug("0 / 0 = NaN for two empty boxes", dict(box_iou=lambda a, b: box_iou_variant(a, b, nan_union=True)),
             ("iou_worked", "iou_properties"), "zero-area"),
         Bug("log(w / w') instead of log(w' / w)", dict(encode_boxes=lambda *a: encode_variant(*a, inverted_log=True)),
-            ("encode_worked", "roundtrip", "encode_reference"), "dw = log(20 / 10)"),
+            ("encode_worked", "roundtrip"), "dw = log(20 / 10)"),
         Bug("decoding without the clamp", dict(decode_boxes=lambda *a, **k: decode_variant(*a, **k, no_clamp=True)),
             ("decode_reference",), "clamp"),
         Bug("weights multiplied in decode instead of divided",
@@ -1022,10 +1027,10 @@ BUGS = {
     ],
     "07_mask_targets_and_loss": [
         Bug("sigmoid over all classes' channels", dict(mask_loss=lambda *a: mask_loss_variant(*a, all_classes=True)),
-            ("gt_channel_only", "loss_worked", "loss_reference"), "ground-truth class's channel"),
+            ("gt_channel_only", "loss_worked"), "ground-truth class's channel"),
         Bug("loss on negative RoIs too (label 0 -> channel -1)",
             dict(mask_loss=lambda *a: mask_loss_variant(*a, negatives=True)),
-            ("negatives_ignored", "loss_worked", "loss_reference"), "background RoIs"),
+            ("negatives_ignored", "loss_worked"), "background RoIs"),
         Bug("wrong normaliser (sum over pixels, mean over RoIs)",
             dict(mask_loss=lambda *a: mask_loss_variant(*a, sum_pixels=True)),
             ("loss_worked", "loss_reference"), "mean over the 8 pixels"),
@@ -1035,29 +1040,30 @@ BUGS = {
             ("loss_worked", "gt_channel_only"), "worked example"),
         Bug("targets cut without the half-pixel shift", dict(
             mask_targets=lambda *a: mask_targets_variant(*a, aligned=False)),
-            ("targets_worked", "targets_reference"), "2x2 block"),
+            ("targets_worked", "targets_reference"), "box-shaped mask"),
         Bug("targets thresholded with > 0.5", dict(mask_targets=lambda *a: mask_targets_variant(*a, strict=True)),
-            ("targets_worked",), "inclusive"),
+            ("targets_worked",), ">= 0.5"),
     ],
     "08_paste_masks": [
         Bug("pixel corners instead of centres (no + 0.5)",
             dict(paste_mask=lambda *a, **k: paste_variant(*a, **k, corners=True)),
-            ("box_filling", "property", "reference"), "centres"),
+            ("box_filling", "property"), "centres"),
         Bug("nearest-neighbour resize", dict(paste_mask=lambda *a, **k: paste_variant(*a, **k, nearest=True)),
             ("threshold", "reference"), "zero padding"),
         Bug("> instead of >= at the threshold", dict(paste_mask=lambda *a, **k: paste_variant(*a, **k, strict=True)),
             ("threshold",), "inclusive"),
-        Bug("edge padding instead of zero padding", dict(paste_mask=lambda *a, **k: paste_variant(*a, **k, edge_pad=True)),
-            ("property", "box_filling", "reference"), "outside the box"),
+        Bug("edge padding instead of zero padding",
+            dict(paste_mask=lambda *a, **k: paste_variant(*a, **k, edge_pad=True)),
+            ("property", "box_filling"), "outside the box"),
         Bug("box rounded to whole pixels", dict(paste_mask=lambda *a, **k: paste_variant(*a, **k, rounded=True)),
-            ("box_filling", "reference"), "10.5"),
+            ("reference",), "disagrees with the package's reference"),
     ],
     "09_average_precision": [
         Bug("11-point (VOC 2007) interpolation", dict(
             interpolated_ap=lambda p, r: interpolated_variant(p, r, eleven=True),
             average_precision=make_average_precision(match_variant, precision_recall_variant,
                                                      lambda p, r: interpolated_variant(p, r, eleven=True))),
-            ("interpolation", "worked_example", "evaluator"), "101 recall points"),
+            ("interpolation", "worked_example"), "101 recall points"),
         Bug("no precision envelope", dict(
             interpolated_ap=lambda p, r: interpolated_variant(p, r, no_envelope=True),
             average_precision=make_average_precision(match_variant, precision_recall_variant,
@@ -1067,7 +1073,7 @@ BUGS = {
             match_detections=lambda i, t: match_variant(i, t, reuse=True),
             average_precision=make_average_precision(lambda i, t: match_variant(i, t, reuse=True),
                                                      precision_recall_variant, interpolated_variant)),
-            ("matching", "worked_example", "evaluator"), "duplicate"),
+            ("matching", "worked_example"), "duplicate"),
         Bug("IoU > threshold instead of >=", dict(match_detections=lambda i, t: match_variant(i, t, strict=True)),
             ("matching",), "match_detections"),
         Bug("recall divided by the number of detections", dict(
@@ -1077,7 +1083,8 @@ BUGS = {
     "10_capstone": [
         Bug("half-pixel shift missing", dict(roi_align=lambda *a: fast_roi_align_variant(*a, shift=False)),
             ("forward", "trains"), "first wrong RoI"),
-        Bug("sum over the samples instead of the mean", dict(roi_align=lambda *a: fast_roi_align_variant(*a, total=True)),
+        Bug("sum over the samples instead of the mean",
+            dict(roi_align=lambda *a: fast_roi_align_variant(*a, total=True)),
             ("forward",), "roi_align"),
         Bug("gradient to the wrong neighbour", dict(
             roi_align_backward=lambda *a: fast_roi_align_backward_variant(*a, swap=True)),
@@ -1129,7 +1136,8 @@ ALTERNATIVES = {
         ("max over reached recalls, loops", dict(
             match_detections=match_sorted_pairs, precision_recall=precision_recall_loop,
             interpolated_ap=interpolated_max_over,
-            average_precision=make_average_precision(match_sorted_pairs, precision_recall_loop, interpolated_max_over))),
+            average_precision=make_average_precision(match_sorted_pairs, precision_recall_loop,
+                                                     interpolated_max_over))),
         ("variants with every switch off", dict(
             match_detections=match_variant, precision_recall=precision_recall_variant,
             interpolated_ap=interpolated_variant,

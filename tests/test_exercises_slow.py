@@ -46,7 +46,8 @@ def test_the_capstone_source_trains_to_the_stated_ap_through_the_grader():
     assert r.passed, r.message
 
 
-@pytest.mark.parametrize("name, functions", ALTERNATIVES["10_capstone"], ids=[n for n, _ in ALTERNATIVES["10_capstone"]])
+@pytest.mark.parametrize("name, functions", ALTERNATIVES["10_capstone"],
+                         ids=[n for n, _ in ALTERNATIVES["10_capstone"]])
 def test_the_capstone_trains_with_alternative_implementations(name, functions):
     with search_effort(timeout_scale=5):
         r = grade_namespace("10_capstone", {**solution_namespace("10_capstone"), **functions}, keys=["trains"])[0]

@@ -113,13 +113,15 @@ def show(value, max_size: int = 64) -> str:
 
 
 def _student_frame(tb) -> str:
-    """' (line N of your code)' for the deepest frame that is not the package or a library."""
+    """Where the student's code raised: ' (cell 3, line 12: x = f[i])' or ' (line 12 of your code: ...)'."""
     frames = [f for f in traceback.extract_tb(tb) if "minimaskrcnn" not in f.filename.replace("\\", "/")
               and "site-packages" not in f.filename and "/lib/python" not in f.filename]
     if not frames:
         return ""
     f = frames[-1]
-    return f" (line {f.lineno} of your code: {f.line.strip()})" if f.line else f" (line {f.lineno} of your code)"
+    where = f"{f.filename.strip('<>')}, line {f.lineno}" if f.filename.startswith("<cell") else \
+        f"line {f.lineno} of your code"
+    return f" ({where}: {f.line.strip()})" if f.line else f" ({where})"
 
 
 def _snapshot(value):
@@ -334,6 +336,15 @@ def falsify(statement: str, strategy, prop: Callable[[dict], None], functions: F
     detail = str(e).split("\n\nFalsifying example")[0].rstrip()
     lines.append(detail if isinstance(e, CheckFailed) else f"and {detail}")
     raise CheckFailed("\n".join(lines))
+
+
+@contextlib.contextmanager
+def explain(what: str):
+    """Put ``what`` (the example, the rule it shows) in front of any failure or student error inside."""
+    try:
+        yield
+    except (CheckFailed, StudentError) as e:
+        raise CheckFailed(f"{what}\n{e}") from None
 
 
 def with_inputs(message: str, **inputs) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from minimaskrcnn.grading import properties as P
-from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, describe_case, expect_close, falsify
+from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, describe_case, expect_close, explain, falsify
 from minimaskrcnn.ops import bilinear_interpolate_naive
 
 F = np.arange(25.0).reshape(5, 5)  # f[y, x] = 5y + x
@@ -73,10 +73,11 @@ def check_affine(s):
 
 def check_border_rule(s):
     for y, x, expected, why in P.BILINEAR_BORDER_CASES:
-        value, _, _, _ = _unpack(s.bilinear_interpolate(F, y, x))
+        call = f"bilinear_interpolate(np.arange(25.).reshape(5, 5), y={y}, x={x})"
+        with explain(f"border rule: {why}\n{call}"):
+            value, _, _, _ = _unpack(s.bilinear_interpolate(F, y, x))
         if not np.isclose(value, expected, rtol=1e-9, atol=1e-9):
-            raise CheckFailed(f"border rule: {why}\nbilinear_interpolate(np.arange(25.).reshape(5, 5), y={y}, "
-                              f"x={x}): expected {expected}, got {value}")
+            raise CheckFailed(f"border rule: {why}\n{call}: expected {expected}, got {value}")
 
     @st.composite
     def near_border(draw):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimaskrcnn.grading import properties as P
-from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, expect_close, falsify
+from minimaskrcnn.grading.core import Check, Exercise, expect_close, explain, falsify
 from minimaskrcnn.grading.roi_cases import agree_rois, roi_pool_cases
 from minimaskrcnn.ops import roi_align, roi_pool_naive
 
@@ -26,23 +26,18 @@ def check_worked_examples(s):
     for box, size, scale, expected, why in P.ROI_POOL_EXAMPLES:
         if "halves" in why:
             continue  # its own check
-        got = s.roi_pool(P.ARANGE, P.one_roi(box), size, scale)
-        try:
-            expect_close(got, np.asarray(expected, float)[None, None], "roi_pool")
-        except CheckFailed as e:
-            raise CheckFailed(f"worked example: {why}\nroi_pool(np.arange(25.).reshape(1, 1, 5, 5), "
-                              f"rois=[[0, {', '.join(map(str, box))}]], output_size={size}, "
-                              f"spatial_scale={scale})\n{e}") from None
+        with explain(f"worked example: {why}\nroi_pool(np.arange(25.).reshape(1, 1, 5, 5), "
+                     f"rois=[[0, {', '.join(map(str, box))}]], output_size={size}, spatial_scale={scale})"):
+            expect_close(s.roi_pool(P.ARANGE, P.one_roi(box), size, scale), np.asarray(expected, float)[None, None],
+                         "roi_pool")
 
 
 def check_rounding(s):
     box, size, scale, expected, why = next(c for c in P.ROI_POOL_EXAMPLES if "halves" in c[4])
-    got = s.roi_pool(P.ARANGE, P.one_roi(box), size, scale)
-    try:
-        expect_close(got, np.asarray(expected, float)[None, None], "roi_pool")
-    except CheckFailed as e:
-        raise CheckFailed(f"{why}\nroi_pool(np.arange(25.).reshape(1, 1, 5, 5), rois=[[0, 0.5, 0.5, 1.5, 2.5]], "
-                          f"output_size=1)\n{e}") from None
+    with explain(f"{why}\nroi_pool(np.arange(25.).reshape(1, 1, 5, 5), rois=[[0, 0.5, 0.5, 1.5, 2.5]], "
+                 f"output_size=1)"):
+        expect_close(s.roi_pool(P.ARANGE, P.one_roi(box), size, scale), np.asarray(expected, float)[None, None],
+                     "roi_pool")
 
 
 def check_end_pixel(s):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimaskrcnn.grading import properties as P
-from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, as_array, expect_close, expect_gradient, falsify
+from minimaskrcnn.grading.core import Check, Exercise, as_array, expect_close, expect_gradient, explain, falsify
 from minimaskrcnn.grading.roi_cases import agree_rois, roi_align_cases, with_grad_output
 from minimaskrcnn.nn import numerical_gradient
 from minimaskrcnn.ops import bilinear_interpolate, roi_align_backward_naive, roi_align_naive, roi_align_sampling_points
@@ -34,13 +34,11 @@ def reference_backward(grad_output, features, rois, output_size, spatial_scale=1
 def check_worked_examples(s):
     for (box, size, ratio, aligned, scale, expected, why), mode in \
             [(c, "avg") for c in P.ROI_ALIGN_EXAMPLES] + [(P.ROI_ALIGN_MAX_EXAMPLE, "max")]:
-        got = s.roi_align(P.ARANGE, P.one_roi(box), size, scale, ratio, aligned, mode)
-        try:
-            expect_close(got, np.asarray(expected, float)[None, None], "roi_align")
-        except CheckFailed as e:
-            raise CheckFailed(f"worked example: {why}\nroi_align(np.arange(25.).reshape(1, 1, 5, 5), "
-                              f"rois=[[0, {', '.join(map(str, box))}]], output_size={size}, spatial_scale={scale}, "
-                              f"sampling_ratio={ratio}, aligned={aligned}, mode={mode!r})\n{e}") from None
+        with explain(f"worked example: {why}\nroi_align(np.arange(25.).reshape(1, 1, 5, 5), "
+                     f"rois=[[0, {', '.join(map(str, box))}]], output_size={size}, spatial_scale={scale}, "
+                     f"sampling_ratio={ratio}, aligned={aligned}, mode={mode!r})"):
+            expect_close(s.roi_align(P.ARANGE, P.one_roi(box), size, scale, ratio, aligned, mode),
+                         np.asarray(expected, float)[None, None], "roi_align")
 
 
 def check_constant(s):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimaskrcnn.grading import properties as P
-from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, agree, expect_equal_indices, falsify
+from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, agree, expect_equal_indices, explain, falsify
 from minimaskrcnn.ops import batched_nms_naive, nms, nms_naive
 
 WORKED_BOXES = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9]], dtype=np.float64)
@@ -27,12 +27,10 @@ def _indices(name):
 
 
 def check_worked_example(s):
-    try:
+    with explain("worked example (threshold 0.5): order by score 3, 0, 1, 2; keep 3; IoU(3, 0) = 0.9 and "
+                 "IoU(3, 1) = 0.61 suppress 0 and 1; IoU(3, 2) = 0; keep 2 -> [3, 2]\n"
+                 f"boxes = {WORKED_BOXES.tolist()}, scores = {WORKED_SCORES.tolist()}"):
         expect_equal_indices(s.nms(WORKED_BOXES, WORKED_SCORES, 0.5), [3, 2], "nms")
-    except CheckFailed as e:
-        raise CheckFailed("worked example (threshold 0.5): order by score 3, 0, 1, 2; keep 3; IoU(3, 0) = 0.9 and "
-                          "IoU(3, 1) = 0.61 suppress 0 and 1; IoU(3, 2) = 0; keep 2 -> [3, 2]\n"
-                          f"boxes = {WORKED_BOXES.tolist()}, scores = {WORKED_SCORES.tolist()}\n{e}") from None
     expect_equal_indices(s.nms(WORKED_BOXES, WORKED_SCORES, 0.95), [3, 0, 1, 2],
                          "nms(same boxes, iou_threshold=0.95) (no pair is that close: all kept, best first)")
     # torchvision.ops.nms on these boxes, threshold 0.3
@@ -45,36 +43,29 @@ def check_worked_example(s):
 def check_strict(s):
     boxes = np.array([[0.0, 0, 4, 3], [0.0, 0, 2, 3]])  # intersection 6, union 12: IoU exactly 0.5
     scores = np.array([1.0, 0.5])
-    try:
+    with explain("suppression is strict: a box is suppressed only when IoU > iou_threshold.\n"
+                 "boxes [[0, 0, 4, 3], [0, 0, 2, 3]] have IoU exactly 6 / 12 = 0.5; with iou_threshold=0.5 both stay"):
         expect_equal_indices(s.nms(boxes, scores, 0.5), [0, 1], "nms")
-    except CheckFailed as e:
-        raise CheckFailed("suppression is strict: a box is suppressed only when IoU > iou_threshold.\n"
-                          "boxes [[0, 0, 4, 3], [0, 0, 2, 3]] have IoU exactly 6 / 12 = 0.5; with "
-                          f"iou_threshold=0.5 both stay\n{e}") from None
     expect_equal_indices(s.nms(boxes, scores, 0.49), [0], "nms(same boxes, iou_threshold=0.49)")
 
 
 def check_ties(s):
     boxes = np.array([[0.0, 0, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60], [50, 50, 60, 60], [80, 0, 90, 5]])
     scores = np.array([0.5, 0.5, 0.7, 0.7, 0.5])
-    try:
+    with explain("the tie rule: boxes with equal scores keep their input order (sort with "
+                 "np.argsort(-scores, kind='stable')), so of two identical boxes with equal scores the first is kept\n"
+                 f"boxes = {boxes.tolist()}\nscores = {scores.tolist()}"):
         expect_equal_indices(s.nms(boxes, scores, 0.5), [2, 0, 4], "nms")
-    except CheckFailed as e:
-        raise CheckFailed("the tie rule: boxes with equal scores keep their input order (sort with "
-                          "np.argsort(-scores, kind='stable')), so of two identical boxes with equal scores "
-                          f"the first is kept\nboxes = {boxes.tolist()}\nscores = {scores.tolist()}\n{e}") from None
 
 
 def check_degenerate_and_empty(s):
     keep = s.nms(np.zeros((0, 4)), np.zeros(0), 0.5)
     if keep is None or np.asarray(keep).shape != (0,):
         raise CheckFailed(f"nms of no boxes must return an empty array of shape (0,), got {keep!r}")
-    try:
+    with explain("two zero-area boxes (union 0) have IoU 0 and never suppress each other, even with "
+                 "iou_threshold=0"):
         expect_equal_indices(s.nms(np.array([[5.0, 5, 5, 5], [5.0, 5, 5, 5]]), np.array([0.9, 0.8]), 0.0),
                              [0, 1], "nms")
-    except CheckFailed as e:
-        raise CheckFailed("two zero-area boxes (union 0) have IoU 0 and never suppress each other, even with "
-                          f"iou_threshold=0\n{e}") from None
     keep = s.batched_nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), 0.5)
     if keep is None or np.asarray(keep).shape != (0,):
         raise CheckFailed(f"batched_nms of no boxes must return an empty array of shape (0,), got {keep!r}")

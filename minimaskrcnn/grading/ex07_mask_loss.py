@@ -19,7 +19,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from minimaskrcnn.grading.core import (Check, CheckFailed, Exercise, agree, as_array, describe_case, expect_close,
-                                       expect_gradient, falsify)
+                                       expect_gradient, explain, falsify)
 from minimaskrcnn.grading.properties import eighths
 from minimaskrcnn.nn import numerical_gradient
 from minimaskrcnn.nn.losses import sigmoid_bce_with_logits
@@ -83,31 +83,25 @@ def disc(cx, cy, r, H, W):
 
 def check_targets_worked(s):
     gt = box_mask((5, 7, 21, 19), 32, 32)[None]
-    got = s.mask_targets(gt, np.array([[5.0, 7, 21, 19]]), np.array([0]), 14)
-    expect_close(got, np.ones((1, 14, 14)), "mask_targets (an RoI exactly on a box-shaped mask: all ones)")
+    with explain("an RoI exactly on a box-shaped mask: every target pixel is 1"):
+        got = s.mask_targets(gt, np.array([[5.0, 7, 21, 19]]), np.array([0]), 14)
+        expect_close(got, np.ones((1, 14, 14)), "mask_targets")
     rng = np.random.default_rng(0)
     gt = np.stack([rng.random((24, 24)) > 0.5, disc(12, 12, 7, 24, 24)])
     rois = np.array([[2.0, 4, 18, 20], [4, 4, 20, 20]])
-    got = s.mask_targets(gt, rois, np.array([1, 0]), 8)
     expected = []
     for (x1, y1, x2, y2), j in zip(rois.astype(int), (1, 0)):
         blocks = gt[j, y1:y2, x1:x2].astype(float).reshape(8, 2, 8, 2).mean(axis=(1, 3))
         expected.append((blocks >= 0.5).astype(float))
-    try:
-        expect_close(got, np.array(expected), "mask_targets")
-    except CheckFailed as e:
-        raise CheckFailed("an RoI on whole pixels twice as large as m: with aligned=True and 2x2 samples per bin "
-                          "on pixel centres, each target pixel is the mean of a 2x2 block of the matched mask, "
-                          f">= 0.5 (note matched = [1, 0])\n{e}") from None
+    with explain("an RoI on whole pixels twice as large as m: with aligned=True and 2x2 samples per bin on pixel "
+                 "centres, each target pixel is the mean of a 2x2 block of the matched mask, >= 0.5 "
+                 "(note matched = [1, 0])"):
+        expect_close(s.mask_targets(gt, rois, np.array([1, 0]), 8), np.array(expected), "mask_targets")
     half = np.zeros((1, 4, 4), bool)
     half[0, :, :2] = True  # left half
-    got = s.mask_targets(half, np.array([[1.0, 0, 3, 4]]), np.array([0]), 1)
-    try:
-        expect_close(got, [[[1.0]]], "mask_targets")
-    except CheckFailed as e:
-        raise CheckFailed("the threshold is inclusive: RoI (1, 0, 3, 4) on a mask whose columns 0..1 are set "
-                          "samples pixel 1 (1) and pixel 2 (0): mean exactly 0.5, and 0.5 >= 0.5 is foreground\n"
-                          f"{e}") from None
+    with explain("the threshold is inclusive: RoI (1, 0, 3, 4) on a mask whose columns 0..1 are set samples pixel 1 "
+                 "(1) and pixel 2 (0): mean exactly 0.5, and 0.5 >= 0.5 is foreground"):
+        expect_close(s.mask_targets(half, np.array([[1.0, 0, 3, 4]]), np.array([0]), 1), [[[1.0]]], "mask_targets")
 
 
 def target_cases(seed):
@@ -153,15 +147,12 @@ def check_loss_worked(s):
     targets = np.array([[[1, 1], [0, 0]], [[1, 0], [1, 0]], [[1, 1], [1, 1]]], np.float64)
     # BCE(z, t) = softplus(z) - t z; RoI 0: two pixels t=1 at z=2, two t=0; RoI 1: z=-1
     expected = (2 * softplus(-2.0) + 2 * softplus(2.0) + 2 * softplus(1.0) + 2 * softplus(-1.0)) / 8
-    got = s.mask_loss(logits, np.array([2, 3, 0]), targets)
-    loss, d = _loss_pair(got, shape=logits.shape)
     what = ("worked example: 3 RoIs, K = 3 classes, m = 2, labels [2, 3, 0] (RoI 2 is background); "
             "loss = mean over the 8 pixels of RoIs 0 and 1 of softplus(z) - t * z on channels 1 and 2")
-    try:
+    with explain(what):
+        loss, d = _loss_pair(s.mask_loss(logits, np.array([2, 3, 0]), targets), shape=logits.shape)
         expect_close(loss, expected, "mask_loss: loss")
         expect_close(d, reference_loss(logits, np.array([2, 3, 0]), targets)[1], "mask_loss: dlogits")
-    except CheckFailed as e:
-        raise CheckFailed(f"{what}\n{e}") from None
 
 
 @st.composite

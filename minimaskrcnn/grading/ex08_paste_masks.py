@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, as_array, describe_case, expect_close, falsify
+from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, as_array, describe_case, falsify
 from minimaskrcnn.grading.properties import eighths
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, agree, as_array, expect_close, falsify
+from minimaskrcnn.grading.core import Check, CheckFailed, Exercise, agree, as_array, expect_close, explain, falsify
 from minimaskrcnn.evaluation import match_naive
 
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -73,7 +73,8 @@ def check_worked_example(s):
     Recall points 0.00..0.33 read 1 (34 points), 0.34..0.66 read 1 (33), 0.67..1.00 read 3/4 (34):
     AP = (34 + 33 + 34 * 0.75) / 101 = 92.5 / 101.
     """
-    got = float(as_array(s.average_precision(WORKED_DETS, WORKED_GT, 0.5), "average_precision", ()))
+    with explain("worked example: 3 objects; detections ranked hit, hit, duplicate, hit, miss"):
+        got = float(as_array(s.average_precision(WORKED_DETS, WORKED_GT, 0.5), "average_precision", ()))
     if not np.isclose(got, 92.5 / 101, rtol=1e-9):
         raise CheckFailed(
             "worked example: 3 objects; detections ranked hit, hit, duplicate of the first (a false positive), "
@@ -101,8 +102,13 @@ def _ints(got, expected, name):
     expect_close(as_array(got, name, np.shape(expected)), expected, name, exact=True)
 
 
+MATCH_RULE = ("greedy matching: visiting the detections best first, each takes the best still-free object with "
+              "IoU >= iou_threshold (a duplicate of a found object gets another one, or none)")
+
+
 def check_matching(s):
-    agree("match_detections", match_cases(0), s.match_detections, reference_match, _ints)
+    with explain(MATCH_RULE):
+        agree("match_detections", match_cases(0), s.match_detections, reference_match, _ints)
 
 
 def check_precision_recall(s):
@@ -133,8 +139,10 @@ def check_interpolation(s):
         is_tp = rng.random(n) < 0.6
         p, r = reference_precision_recall(is_tp, int(is_tp.sum()) + int(rng.integers(0, 3)))
         cases.append((f"{n} random detections", dict(precision=p, recall=r)))
-    agree("interpolated_ap", cases, s.interpolated_ap, reference_interpolated_ap,
-          lambda got, expected, name: expect_close(as_array(got, name, ()), expected, name, rtol=1e-12))
+    with explain("COCO's interpolation: the envelope (the best precision at this recall or more) read at the 101 "
+                 "recall points 0, 0.01, ..., 1 (0 past the highest recall), averaged"):
+        agree("interpolated_ap", cases, s.interpolated_ap, reference_interpolated_ap,
+              lambda got, expected, name: expect_close(as_array(got, name, ()), expected, name, rtol=1e-12))
 
 
 def random_scene(rng, images=4):
@@ -145,7 +153,8 @@ def random_scene(rng, images=4):
         xy = rng.uniform(0, 80, size=(G, 2))
         gt = np.concatenate([xy, xy + rng.uniform(5, 30, size=(G, 2))], axis=1)
         boxes = [g + rng.normal(0, 2.5, 4) for g in gt for _ in range(int(rng.choice([0, 1, 1, 1, 2])))]
-        boxes += [np.concatenate([p, p + rng.uniform(5, 30, 2)]) for p in rng.uniform(0, 80, size=(int(rng.integers(0, 3)), 2))]
+        alarms = rng.uniform(0, 80, size=(int(rng.integers(0, 3)), 2))  # false alarms
+        boxes += [np.concatenate([p, p + rng.uniform(5, 30, 2)]) for p in alarms]
         boxes = np.array(boxes, float).reshape(-1, 4)
         boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
         detections.append((boxes, np.round(rng.random(len(boxes)), 1)))  # rounded: ties across images
@@ -213,7 +222,8 @@ def check_property(s):
 
 
 def check_hidden(s):
-    agree("match_detections", match_cases(100), s.match_detections, reference_match, _ints)
+    with explain(MATCH_RULE):
+        agree("match_detections", match_cases(100), s.match_detections, reference_match, _ints)
     check_evaluator(s, seed=101)
 
 

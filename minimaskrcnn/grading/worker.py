@@ -49,7 +49,8 @@ def run_cells(cells, namespace: dict, cell_timeout: float, emit) -> None:
             emit(event="cell_error", index=index,
                  error=f"cell {index} ran past its time limit of {cell_timeout:g} s and was stopped")
         except BaseException as e:  # SyntaxError, NotImplementedError from a stub call, SystemExit, ...
-            detail = f": {e}" if str(e) else (" (a stub not filled in yet)" if isinstance(e, NotImplementedError) else "")
+            stub = " (a stub not filled in yet)" if isinstance(e, NotImplementedError) else ""
+            detail = f": {e}" if str(e) else stub
             emit(event="cell_error", index=index,
                  error=f"cell {index} raised {type(e).__name__}{detail}{_where(e, filename)}")
 
