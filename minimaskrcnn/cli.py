@@ -14,6 +14,10 @@ Commands::
     demo                       the README's first command (see cli_model.py)
     ablate [--out JSON] [--steps N] [--seeds S ...] [--table-only]
         rerun the paper's ablations on toy shapes (see ablations.py)
+    grade PATH [PATH ...] [--json OUT] [--timeout-scale X]
+        grade students' exercise notebooks (a notebook or a folder of them; see exercises/README.md)
+    exercises [--release DIR] [--nbgrader-course DIR] [--list]
+        write the student versions of exercises/ (solutions stripped), or an nbgrader course layout
 
 Adding a command takes two functions: ``add_<name>(subparsers)`` builds its
 parser and ends with ``parser.set_defaults(run=run_<name>)``; ``run_<name>(args)
@@ -171,9 +175,93 @@ def run_evaluate_results(args) -> int:
     return 0
 
 
+# -- grade, exercises ----------------------------------------------------------------
+
+
+def add_grade(subparsers) -> None:
+    p = subparsers.add_parser(
+        "grade", help="grade students' exercise notebooks (see exercises/README.md)",
+        description="Run each notebook's code in a separate process, then every graded check of its exercise "
+                    "(the project's own property tests, with the smallest counterexample hypothesis finds), "
+                    "with a time limit per check. Prints a table per notebook with feedback and the total, "
+                    "writes a JSON report, and exits with 1 unless every notebook has full marks.")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a notebook, or a folder searched recursively for *.ipynb (e.g. a class's submissions)")
+    p.add_argument("--json", metavar="OUT", dest="json_out",
+                   help="JSON report path (default: NOTEBOOK.grade.json next to a single notebook, else "
+                        "grade_report.json in the current directory)")
+    p.add_argument("--timeout-scale", type=float, default=1.0, metavar="X",
+                   help="multiply every check's time limit by X (slow machines; default 1)")
+    p.add_argument("--quiet", action="store_true", help="print only the summary lines")
+    p.set_defaults(run=run_grade)
+
+
+def run_grade(args) -> int:
+    from minimaskrcnn.grading.report import format_report, format_reports, write_json
+    from minimaskrcnn.grading.runner import grade_paths, notebooks_under
+
+    if not args.timeout_scale > 0:
+        raise CliError(f"--timeout-scale must be positive, got {args.timeout_scale}")
+    for p in args.paths:
+        notebooks_under(p)  # a missing path is a usage error, before anything runs
+    reports = grade_paths(args.paths, timeout_scale=args.timeout_scale,
+                          progress=None if args.quiet else lambda nb: print(f"grading {nb} ...", flush=True))
+    if not any(r.exercise for r in reports):
+        raise CliError("no exercise notebooks found in " + ", ".join(args.paths))
+    text = format_reports(reports)
+    if args.quiet:
+        text = "\n".join(f"{r.points:g} / {r.max_points}  {r.path}" for r in reports if r.exercise)
+    elif len(reports) == 1:
+        text = format_report(reports[0])
+    print(text)
+    single = len(args.paths) == 1 and Path(args.paths[0]).is_file()
+    json_out = args.json_out or (str(Path(args.paths[0]).with_suffix(".grade.json")) if single
+                                 else "grade_report.json")
+    write_json(reports, json_out)
+    print(f"wrote {json_out}")
+    return 0 if all(r.full_marks for r in reports if r.exercise) else 1
+
+
+def add_exercises(subparsers) -> None:
+    p = subparsers.add_parser(
+        "exercises", help="release the exercise notebooks to students (solutions stripped)",
+        description="The sources in exercises/ hold the solutions in nbgrader's format. --release writes the "
+                    "student versions (what nbgrader generate_assignment produces, without nbgrader); "
+                    "--nbgrader-course lays the sources out as COURSE/source/<exercise>/ for nbgrader.")
+    p.add_argument("--release", metavar="DIR", help="write the student notebooks to DIR")
+    p.add_argument("--nbgrader-course", metavar="DIR", help="copy the sources to DIR/source/<exercise>/")
+    p.add_argument("--source", metavar="DIR", default=None, help="the exercise sources (default: the repository's "
+                                                                 "exercises/)")
+    p.add_argument("--list", action="store_true", help="list the exercises, their time and points")
+    p.set_defaults(run=run_exercises)
+
+
+def run_exercises(args) -> int:
+    from minimaskrcnn.grading import EXERCISES
+    from minimaskrcnn.grading.notebook import SOURCE_DIR, write_nbgrader_source, write_release
+
+    if not (args.release or args.nbgrader_course or args.list):
+        raise CliError("nothing to do: give --release DIR, --nbgrader-course DIR or --list")
+    source = Path(args.source) if args.source else SOURCE_DIR
+    if args.list:
+        for ex in EXERCISES.values():
+            print(f"{ex.id:<28} {ex.max_points:>3} points  ~{ex.minutes:>3} min  {ex.title}")
+    if args.release:
+        out = Path(args.release)
+        if out.resolve() == source.resolve():
+            raise CliError("--release DIR must not be the source folder (it would overwrite the solutions)")
+        written = write_release(out, source)
+        print(f"wrote {len(written)} student notebooks to {out}")
+    if args.nbgrader_course:
+        written = write_nbgrader_source(args.nbgrader_course, source)
+        print(f"wrote {len(written)} nbgrader source notebooks to {Path(args.nbgrader_course) / 'source'}; "
+              f"release them with: cd {args.nbgrader_course} && nbgrader generate_assignment <exercise>")
+    return 0
+
+
 # -- main -----------------------------------------------------------------------------
 
-COMMANDS = [add_make_shapes, add_make_keypoints, add_evaluate_results]
+COMMANDS = [add_make_shapes, add_make_keypoints, add_evaluate_results, add_grade, add_exercises]
 
 
 def build_parser() -> argparse.ArgumentParser:

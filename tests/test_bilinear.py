@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minimaskrcnn.grading.properties import BILINEAR_BORDER_CASES
 from minimaskrcnn.ops import bilinear_interpolate, bilinear_interpolate_naive, linear_weights
 
 F = np.arange(25.0).reshape(5, 5)  # f[y, x] = 5y + x
@@ -36,21 +37,8 @@ def test_on_a_pixel_returns_the_pixel():
     assert s.weights[0] == 1.0 and s.weights[1:].sum() == 0.0
 
 
-@pytest.mark.parametrize(
-    "y, x, expected",
-    [
-        (-1.0, 2.0, 2.0),  # exactly -1: still inside, clamped to row 0
-        (-1.0001, 2.0, 0.0),  # beyond -1: outside, contributes 0
-        (-0.5, -0.5, 0.0),  # clamped to the corner pixel f[0, 0] = 0
-        (-0.5, 3.0, 3.0),
-        (4.5, 1.5, 21.5),  # past the last row: that row alone (row 4), x interpolated
-        (5.0, 0.0, 20.0),  # exactly H: still inside
-        (5.0001, 0.0, 0.0),  # beyond H: outside
-        (2.5, 4.75, 16.5),  # past the last column: column 4 alone
-        (2.0, 5.5, 0.0),
-    ],
-)
-def test_border_rule(y, x, expected):
+@pytest.mark.parametrize("y, x, expected, why", BILINEAR_BORDER_CASES)  # shared with the exercises
+def test_border_rule(y, x, expected, why):
     assert bilinear_interpolate_naive(F, y, x).value == pytest.approx(expected)
     assert bilinear_interpolate(F, y, x).value == pytest.approx(expected)
     assert kernel_form(F, y, x)[0] == pytest.approx(expected)

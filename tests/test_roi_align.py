@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minimaskrcnn.ops._roi_inputs as roi_inputs
+from minimaskrcnn.grading.properties import ROI_ALIGN_EXAMPLES, ROI_ALIGN_MAX_EXAMPLE
 from minimaskrcnn.nn import numerical_gradient, rel_error
 from minimaskrcnn.ops import (
     bilinear_interpolate,
@@ -31,34 +32,10 @@ def random_rois(rng, k, n, h, w, scale=1.0):
 
 
 # --------------------------------------------------------------------------- exact values
-# Hand-worked on f = arange(25).reshape(5, 5), f[y, x] = 5y + x (affine, so a
-# sample at (y, x) inside the map reads exactly 5y + x). torchvision 0.29 gives
-# the same numbers.
-@pytest.mark.parametrize(
-    "box, out, ratio, aligned, scale, expected",
-    [
-        # aligned: box [1, 3) -> samples at pixel centres 1, 2: the pixels themselves
-        ((1, 1, 3, 3), 2, 1, True, 1.0, [[6, 7], [11, 12]]),
-        # not aligned: every sample half a pixel right and down (+0.5 * 5 + 0.5 = +3)
-        ((1, 1, 3, 3), 2, 1, False, 1.0, [[9, 10], [14, 15]]),
-        # adaptive grid: ceil(4 / 2) = 2 samples per axis, the mean is the bin centre
-        ((0, 0, 4, 4), 2, -1, False, 1.0, [[6, 8], [16, 18]]),
-        # aligned, 2x2 samples at 0, 1 | 2, 3: the mean of 2x2 pixels
-        ((0, 0, 4, 4), 2, 2, True, 1.0, [[3, 5], [13, 15]]),
-        # samples at 0.75 and 3.25: the centre of the map
-        ((0, 0, 5, 5), 1, 2, True, 1.0, [[12]]),
-        # samples at 3.75 and 5.25: three of four lie beyond H = 5 and read 0 -> 22.5 / 4
-        ((3, 3, 6, 6), 1, 2, False, 1.0, [[5.625]]),
-        # a sample at 4.5, between the last row and H: clamped to row 4
-        ((4, 4, 5, 5), 1, 1, False, 1.0, [[24]]),
-        # zero-size box: aligned has no samples (0); not aligned is forced to 1x1
-        ((2, 2, 2, 2), 1, -1, True, 1.0, [[0]]),
-        ((2, 2, 2, 2), 1, -1, False, 1.0, [[15]]),
-        # spatial_scale 0.5 halves the box: same as the first case
-        ((2, 2, 6, 6), 2, 1, True, 0.5, [[6, 7], [11, 12]]),
-    ],
-)
-def test_exact_values_on_arange(box, out, ratio, aligned, scale, expected):
+# Hand-worked on f = arange(25).reshape(5, 5), f[y, x] = 5y + x; the table is shared with the
+# exercises' worked-example checks (minimaskrcnn/grading/properties.py). torchvision 0.29 agrees.
+@pytest.mark.parametrize("box, out, ratio, aligned, scale, expected, why", ROI_ALIGN_EXAMPLES)
+def test_exact_values_on_arange(box, out, ratio, aligned, scale, expected, why):
     rois = np.array([[0.0, *box]])
     for fn in (roi_align, roi_align_naive):
         np.testing.assert_allclose(fn(ARANGE, rois, out, scale, ratio, aligned)[0, 0], expected)
@@ -67,8 +44,10 @@ def test_exact_values_on_arange(box, out, ratio, aligned, scale, expected):
 def test_exact_values_max_mode():
     # aligned box (0, 0, 4, 4), 2x2 samples per bin at pixel centres: the max is the
     # bottom-right pixel of each 2x2 block (the lecture's variant)
-    rois = np.array([[0.0, 0, 0, 4, 4]])
-    np.testing.assert_allclose(roi_align(ARANGE, rois, 2, 1.0, 2, True, "max")[0, 0], [[6, 8], [16, 18]])
+    box, out, ratio, aligned, scale, expected, _ = ROI_ALIGN_MAX_EXAMPLE
+    rois = np.array([[0.0, *box]])
+    for fn in (roi_align, roi_align_naive):
+        np.testing.assert_allclose(fn(ARANGE, rois, out, scale, ratio, aligned, "max")[0, 0], expected)
 
 
 def test_avg_and_max_pool_the_bilinear_samples_at_the_sampling_points():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import minimaskrcnn.ops._roi_inputs as roi_inputs
+from minimaskrcnn.grading.properties import ROI_POOL_EXAMPLES
 from minimaskrcnn.nn import numerical_gradient, rel_error
 from minimaskrcnn.ops import (
     roi_pool,
@@ -14,26 +15,10 @@ from minimaskrcnn.ops import (
 ARANGE = np.arange(25.0).reshape(1, 1, 5, 5)  # f[y, x] = 5y + x
 
 
-# Hand-worked on f[y, x] = 5y + x: the max of a bin is its bottom-right pixel.
-# torchvision 0.29 gives the same numbers.
-@pytest.mark.parametrize(
-    "box, out, scale, expected",
-    [
-        # pixels 0..3 inclusive (4 x 4), bins of 2 pixels
-        ((0, 0, 3, 3), 2, 1.0, [[6, 8], [16, 18]]),
-        # rounds to x 1..3, y 0..3; column bins 1..2 and 2..3 share column 2
-        ((0.6, 0.4, 3.4, 2.6), 2, 1.0, [[7, 8], [17, 18]]),
-        # halves round away from zero: x 1..2, y 1..3 (Python's round() would give 0..2)
-        ((0.5, 0.5, 1.5, 2.5), 1, 1.0, [[17]]),
-        # 3 x 3 pixels, 3 x 3 bins: each bin one pixel
-        ((1, 1, 3, 3), 3, 1.0, [[6, 7, 8], [11, 12, 13], [16, 17, 18]]),
-        # a box entirely past the border: every bin empty -> 0
-        ((6, 6, 9, 9), 2, 1.0, [[0, 0], [0, 0]]),
-        # spatial_scale 0.5: (1, 1, 3.5, 3.5) rounds to pixels 1..4
-        ((2, 2, 7, 7), 2, 0.5, [[12, 14], [22, 24]]),
-    ],
-)
-def test_exact_values_on_arange(box, out, scale, expected):
+# Hand-worked on f[y, x] = 5y + x: the max of a bin is its bottom-right pixel. The table is
+# shared with the exercises (minimaskrcnn/grading/properties.py). torchvision 0.29 agrees.
+@pytest.mark.parametrize("box, out, scale, expected, why", ROI_POOL_EXAMPLES)
+def test_exact_values_on_arange(box, out, scale, expected, why):
     rois = np.array([[0.0, *box]])
     for fn in (roi_pool, roi_pool_naive):
         np.testing.assert_allclose(fn(ARANGE, rois, out, scale)[0, 0], expected)

@@ -32,7 +32,7 @@ import numpy as np
 from minimaskrcnn.nn.layers import Conv2d, ConvTranspose2d, GroupNorm, Linear, ReLU
 from minimaskrcnn.nn.losses import sigmoid, sigmoid_bce_with_logits, softmax_cross_entropy
 from minimaskrcnn.nn.module import Module
-from minimaskrcnn.ops import roi_align
+from minimaskrcnn.ops import override, roi_align
 
 
 class MaskHeadFCN(Module):
@@ -157,7 +157,8 @@ def mask_loss(logits, labels, targets, cfg):
         loss (float), dlogits (same shape as logits), stats dict with
         ``mask_accuracy``, ``mask_false_positive`` and ``mask_false_negative``
         (fractions of target-0 / target-1 pixels predicted wrong).
-    With P = 0 the loss is 0 and the gradient empty.
+    With P = 0 the loss is 0 and the gradient empty. Inside ``ops.use(mask_loss=fn)`` the
+    sigmoid loss of class-specific masks is ``fn(logits, labels, targets)`` (ops/override.py).
     """
     P = len(labels)
     dlogits = np.zeros_like(logits)
@@ -166,8 +167,11 @@ def mask_loss(logits, labels, targets, cfg):
     ch = _channels(labels, cfg)
     if cfg.mask_loss == "sigmoid":
         chosen = logits[np.arange(P), ch]  # (P, m, m): only the ground-truth class's mask
-        loss, d = sigmoid_bce_with_logits(chosen, targets, reduction="mean")
-        dlogits[np.arange(P), ch] = d
+        if override.current("mask_loss") is not None and not cfg.class_agnostic_masks:
+            loss, dlogits = override.mask_loss(logits, labels, targets)  # ops.use(mask_loss=...)
+        else:
+            loss, d = sigmoid_bce_with_logits(chosen, targets, reduction="mean")
+            dlogits[np.arange(P), ch] = d
         predicted_fg = chosen > 0
     else:
         C = logits.shape[1]

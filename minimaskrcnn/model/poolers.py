@@ -11,6 +11,8 @@
 RoIAlign runs with ``aligned=True`` (half-pixel shift, as detectron2's Mask
 R-CNN configs; torchvision's default is ``False``) and ``sampling_ratio=2`` (as
 torchvision's ``MultiScaleRoIAlign``; detectron2 samples adaptively, ratio 0).
+The RoIAlign is looked up at call time, so ``ops.use(roi_align=..., roi_align_backward=...)``
+(ops/override.py) can swap in a student's own.
 
 Shapes: features list of (N, C, H_l, W_l); rois (R, 5) = (batch_index, x1, y1,
 x2, y2) in image pixels; output (R, C, S, S).
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimaskrcnn.model.backbone import assign_fpn_levels
-from minimaskrcnn.ops import roi_align, roi_align_backward, roi_pool, roi_pool_backward
+from minimaskrcnn.ops import override, roi_pool, roi_pool_backward
 
 
 def rois_with_batch_index(boxes_per_image) -> np.ndarray:
@@ -46,15 +48,15 @@ class RoIPooler:
         if self.op == "roi_pool":
             return roi_pool(features, rois, self.output_size, scale)
         mode = "avg" if self.op == "align_avg" else "max"
-        return roi_align(features, rois, self.output_size, scale, self.sampling_ratio,
-                         self.aligned, mode)
+        return override.roi_align(features, rois, self.output_size, scale, self.sampling_ratio,
+                                  self.aligned, mode)  # ops.use() may swap in another RoIAlign
 
     def _unpool(self, dout, features, rois, scale):
         if self.op == "roi_pool":
             return roi_pool_backward(dout, features, rois, self.output_size, scale)
         mode = "avg" if self.op == "align_avg" else "max"
-        return roi_align_backward(dout, features, rois, self.output_size, scale,
-                                  self.sampling_ratio, self.aligned, mode)
+        return override.roi_align_backward(dout, features, rois, self.output_size, scale,
+                                           self.sampling_ratio, self.aligned, mode)
 
     def level_of(self, rois: np.ndarray) -> np.ndarray:
         """(R,) index into the feature list each RoI reads."""
