@@ -168,7 +168,7 @@ def draw_nms_steps(boxes, scores, iou_threshold: float, labels=None, class_names
                    max_steps: int = 5):
     """Greedy NMS, one decision per panel: the box kept at each step and the boxes it removes.
 
-    The first panel shows every box; then, after step n, the boxes kept so far
+    The first panel shows every box with "index: score"; then, after step n, the boxes kept so far
     (solid, "index: score"), those removed (dashed) and those still to decide
     (thin dashed, grey). Plain (not per-class) NMS, as ``nms_steps``.
     """
@@ -198,8 +198,9 @@ def draw_nms_steps(boxes, scores, iou_threshold: float, labels=None, class_names
         for i, (box, state) in enumerate(zip(boxes, states)):
             color = "0.45" if state == "pending" else class_color(labels[i])
             _rectangle(ax, box, outline=state == "kept", edgecolor=color, **STATE_STYLES[state])
-            if state == "kept":
+            if state == "kept" or n == 0:  # the first panel names every box
                 items.append((box, f"{i}: {scores[i]:.2f}", color))
+        items.sort(key=lambda item: -float(item[1].split(": ")[1]))
         _place_captions(ax, items)
         if n == 0:
             ax.set_title(f"all {len(boxes)} boxes", fontsize=FONT["title"])
