@@ -77,6 +77,23 @@ def test_box_roles_and_stage_pictures(sample):
     assert [p.get_edgecolor()[:3] for p in rectangles(fig.axes[0])][:2] == role_rgb
 
 
+def test_draw_cell_anchors_draws_every_centre_and_the_chosen_cells(sample):
+    from minimaskrcnn.model.anchors import generate_anchors
+    from minimaskrcnn.visualize import draw_cell_anchors
+
+    anchors = generate_anchors((4, 5), 16, (32.0,), (0.5, 1.0, 2.0))  # (4 * 5 * 3, 4)
+    fig = draw_cell_anchors(sample["image"], anchors, 3, (4, 5), [(0, 0), (3, 4)])
+    ax = fig.axes[0]
+    centres = ax.lines[0].get_xydata()
+    assert len(centres) == 20 and tuple(centres[-1]) == (4 * 16, 3 * 16)  # (x, y) of cell (3, 4)
+    drawn = [r.get_bbox().bounds for r in rectangles(ax)]
+    expected = [tuple(float(v) for v in (b[0], b[1], b[2] - b[0], b[3] - b[1])) for b in
+                np.concatenate([anchors[0:3], anchors[(3 * 5 + 4) * 3:(3 * 5 + 4) * 3 + 3]])]
+    assert drawn == pytest.approx(expected)
+    with pytest.raises(ValueError, match="anchors"):
+        draw_cell_anchors(sample["image"], anchors[:-1], 3, (4, 5), [(0, 0)])
+
+
 def test_draw_mask_targets(sample):
     K = len(sample["boxes"])
     targets = np.random.default_rng(0).uniform(size=(K, 14, 14))

@@ -9,7 +9,7 @@ from minimaskrcnn.visualize.style import (CLASS_COLORS, class_color, class_legen
 
 # -- instances, boxes, masks, log (visualize/instances.py, visualize/log.py) --
 from minimaskrcnn.visualize.instances import (ROLE_STYLES, draw_anchors, draw_boxes, draw_instances,  # noqa: F401
-                                              draw_mask_targets, draw_proposals, draw_sampled_rois,
+                                              draw_cell_anchors, draw_mask_targets, draw_proposals, draw_sampled_rois,
                                               instance_colors, role_legend, to_display_image)
 from minimaskrcnn.visualize.log import format_log, log  # noqa: F401
 

@@ -10,6 +10,7 @@ named by ``class_names[label - 1]``.
 * ``draw_instances``: translucent masks, boxes, class names and scores, coloured by class
 * ``draw_boxes``: boxes styled by role ("gt", "anchor", "proposal", "positive", "negative", "ignored", "box")
 * ``draw_anchors``, ``draw_proposals``, ``draw_sampled_rois``: the RPN and RoI-head stages
+* ``draw_cell_anchors``: the cell centres of one feature map and the anchors of a few cells
 * ``draw_mask_targets``: each RoI's crop beside its m x m mask target
 
 Colours come from ``visualize.style``: a class has the same colour wherever it
@@ -180,6 +181,45 @@ def draw_anchors(image, anchors, ax=None, max_anchors: int = 300, gt_boxes=None,
     gt = _boxes(gt_boxes, "gt_boxes") if gt_boxes is not None else np.zeros((0, 4))
     title = title or f"anchors: {len(shown)} of {len(anchors)} shown"
     return draw_boxes(image, np.concatenate([shown, gt]), ["anchor"] * len(shown) + ["gt"] * len(gt), ax, title)
+
+
+def draw_cell_anchors(image, anchors, anchors_per_cell: int, feature_shape, cells, ax=None, title=None):
+    """The centre of every cell of one feature map (white dots) and the anchors of a few ``cells``.
+
+    anchors: (fh * fw * A, 4) for one map, ordered ``(y * fw + x) * A + a``
+    (``generate_anchors``); cells: ``[(y, x), ...]``, each drawn in its own
+    colour with all its A anchors, so the family of shapes of one cell reads
+    apart from the others'.
+    """
+    anchors = _boxes(anchors, "anchors")
+    fh, fw = feature_shape
+    A = int(anchors_per_cell)
+    if len(anchors) != fh * fw * A:
+        raise ValueError(f"anchors: expected fh * fw * A = {fh * fw * A} rows, got {len(anchors)}")
+    fig, ax = _axes(ax, image, title)
+    centres = (anchors[::A, :2] + anchors[::A, 2:]) / 2  # (fh * fw, 2): one per cell
+    ax.plot(centres[:, 0], centres[:, 1], "o", color="white", markersize=3, markeredgecolor="black",
+            markeredgewidth=0.5, label=f"cell centres ({fh} x {fw})")
+    colors = instance_colors(len(cells) + 3)[3:]  # skip the first three: they resemble the class colours
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", color="white", markeredgecolor="black", linestyle="none",
+                      label=f"cell centres ({fh} x {fw})")]
+    drawn = []
+    for (y, x), color in zip(cells, colors):
+        first = (int(y) * fw + int(x)) * A
+        for box in anchors[first:first + A]:
+            _rectangle(ax, box, edgecolor=color, linewidth=2.0)
+            drawn.append(box)
+        handles.append(Line2D([], [], color=color, linewidth=2.0, label=f"the {A} anchors of cell ({y}, {x})"))
+    ax.legend(handles=handles, loc="upper right", fontsize=FONT["small"], framealpha=0.85)
+    H, W = to_display_image(image).shape[:2]
+    drawn = np.array(drawn).reshape(-1, 4)
+    lo = np.minimum(drawn[:, :2].min(axis=0), 0) if len(drawn) else np.zeros(2)
+    hi = np.maximum(drawn[:, 2:].max(axis=0), (W, H)) if len(drawn) else np.array([W, H])
+    ax.set_xlim(lo[0] - 1, hi[0] + 1)  # anchors of border cells stick out of the image
+    ax.set_ylim(hi[1] + 1, lo[1] - 1)
+    return fig
 
 
 def draw_proposals(image, proposals, scores=None, gt_boxes=None, top_k: int = 50, ax=None, title=None):
