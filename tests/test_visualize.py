@@ -86,10 +86,9 @@ def test_draw_cell_anchors_draws_every_centre_and_the_chosen_cells(sample):
     ax = fig.axes[0]
     centres = ax.lines[0].get_xydata()
     assert len(centres) == 20 and tuple(centres[-1]) == (4 * 16, 3 * 16)  # (x, y) of cell (3, 4)
-    drawn = [r.get_bbox().bounds for r in rectangles(ax)]
-    expected = [tuple(float(v) for v in (b[0], b[1], b[2] - b[0], b[3] - b[1])) for b in
-                np.concatenate([anchors[0:3], anchors[(3 * 5 + 4) * 3:(3 * 5 + 4) * 3 + 3]])]
-    assert drawn == pytest.approx(expected)
+    drawn = np.array([r.get_bbox().bounds for r in rectangles(ax)])  # (x, y, w, h)
+    chosen = np.concatenate([anchors[0:3], anchors[(3 * 5 + 4) * 3:(3 * 5 + 4) * 3 + 3]])
+    np.testing.assert_allclose(drawn, np.c_[chosen[:, :2], chosen[:, 2:] - chosen[:, :2]], rtol=1e-6)
     with pytest.raises(ValueError, match="anchors"):
         draw_cell_anchors(sample["image"], anchors[:-1], 3, (4, 5), [(0, 0)])
 
