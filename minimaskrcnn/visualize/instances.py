@@ -274,9 +274,9 @@ def draw_mask_targets(image, rois, mask_targets, labels=None, class_names=None, 
         if labels is not None:
             label = int(np.asarray(labels)[k])
             name = class_names[label - 1] if class_names is not None and 1 <= label <= len(class_names) else str(label)
-        axes[k, 0].set_title(f"RoI {k} {name}".strip(), fontsize=8)
+        axes[k, 0].set_title(f"RoI {k} {name}".strip(), fontsize=FONT["small"])
         axes[k, 1].imshow(targets[k], cmap="gray", vmin=0, vmax=1)
-        axes[k, 1].set_title(f"target {targets.shape[1]}x{targets.shape[2]}", fontsize=8)
+        axes[k, 1].set_title(f"target {targets.shape[1]}x{targets.shape[2]}", fontsize=FONT["small"])
     for a in axes.ravel():
         a.set_axis_off()
     fig.tight_layout()
