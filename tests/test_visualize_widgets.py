@@ -273,3 +273,18 @@ def test_match_detections_is_greedy_by_score():
     dets = np.array([[0, 0, 10, 10], [1, 0, 11, 10]], float)
     assert match_detections(gt, [1], dets, [1, 1], [0.5, 0.9]).tolist() == [False, True]
     assert match_detections(gt, [1], dets, [2, 1], [0.9, 0.5]).tolist() == [False, True]  # wrong class
+
+
+def test_draw_matches_separates_true_and_false_positives():
+    from minimaskrcnn.visualize import draw_matches
+
+    s = ShapesDataset(1, seed=3)[0]
+    gt = s["boxes"]
+    dets = np.concatenate([gt[:1], gt[:1] + 1, gt[1:2] + 60])  # a hit, its duplicate, a miss
+    fig = draw_matches(s["image"], gt, dets, [0.9, 0.8, 0.7], [0, -1, -1])
+    tp, fp = fig.axes
+    assert tp.get_title() == "1 true positive" and fp.get_title() == "2 false positives"
+    captions = [t.get_text() for t in fp.texts if "FP" in t.get_text()]
+    iou = box_iou(dets[1:2], gt[:1])[0, 0]
+    assert f"0.80 FP, IoU {iou:.2f} with g0" in captions and "0.90 TP g0" in [t.get_text() for t in tp.texts]
+    readable(fig)

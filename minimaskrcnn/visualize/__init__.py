@@ -20,7 +20,8 @@ from minimaskrcnn.visualize.roi_grid import (draw_bilinear_weights, draw_feature
 
 # -- box-level decisions: NMS, anchor matching, score threshold (visualize/detection.py) --
 from minimaskrcnn.visualize.detection import (draw_anchor_matching, draw_detections_at_threshold,  # noqa: F401
-                                              draw_nms, draw_nms_steps, match_detections)
+                                              draw_matches, draw_nms, draw_nms_steps,
+                                              match_detections)
 
 # -- from m x m probabilities to an image mask (visualize/masks.py) --
 from minimaskrcnn.visualize.masks import draw_mask_resize, mask_resize_orders  # noqa: F401

@@ -10,6 +10,7 @@ coordinates; labels are 0 background, 1..K classes, named
 * ``draw_anchor_matching``: one ground-truth box against a grid of anchors: IoUs and labels
 * ``draw_detections_at_threshold``: ground truth beside the detections scoring at least a threshold,
   with the number that match an object
+* ``draw_matches``: an evaluation's verdicts for one image and class: true positives beside false positives
 """
 from __future__ import annotations
 
@@ -64,12 +65,14 @@ def _place_captions(ax, items):
     """Captions ``(box, text, color)`` at a corner of their box where they do not cover an earlier one.
 
     Tries the top-left corner, then bottom-left, top-right and bottom-right
-    (inside the box), judging overlap from the text's approximate size on screen.
+    (inside the box), judging overlap from the text's approximate size on screen;
+    a caption that would stick out of the axes tries the next corner.
     """
     fig = ax.figure
     fig.canvas.draw_idle()
     to_px = ax.transData.transform
     px_per_pt = fig.dpi / 72.0
+    frame = ax.get_window_extent()
     placed = []
     for box, text, color in items:
         w = (0.62 * len(text) + 0.6) * FONT["small"] * px_per_pt
@@ -83,7 +86,9 @@ def _place_captions(ax, items):
             left = px if ha == "left" else px - w
             top = py if va == "top" else py + h  # display y grows upwards; the image's y axis points down
             rect = (left, top - h, left + w, top)
-            if not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in placed):
+            inside = frame.x0 <= rect[0] and rect[2] <= frame.x1 and frame.y0 <= rect[1] and rect[3] <= frame.y1
+            if inside and not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3]
+                                  for r in placed):
                 chosen = ((x, y), ha, va)
                 placed.append(rect)
                 break
@@ -329,4 +334,49 @@ def draw_detections_at_threshold(sample, prediction, score_threshold: float, cla
                    title=title or f"score >= {score_threshold:.2f}: {len(boxes)} shown\n{counts}")
     class_legend(fig, class_names, loc="lower center", ncol=len(class_names), bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def draw_matches(image, gt_boxes, det_boxes, det_scores, matches, ious=None, title=None):
+    """Greedy matching's verdicts, true positives (left) beside false positives (right).
+
+    gt_boxes (G, 4) are drawn white and named g0, g1, ... in both panels;
+    det_boxes (D, 4) with det_scores (D,) and matches (D,) (the matched
+    object's index, or -1 for a false positive), in score order. A false
+    positive is drawn thick and dashed, captioned with its best IoU and the
+    object it overlaps, so a duplicate of a found object is easy to see.
+    """
+    import matplotlib.pyplot as plt
+
+    gt_boxes, det_boxes = _as_boxes(gt_boxes), _as_boxes(det_boxes)
+    matches = np.asarray(matches).reshape(-1)
+    if len(matches) != len(det_boxes) or len(det_scores) != len(det_boxes):
+        raise ValueError(f"det_scores, matches: expected {len(det_boxes)} of each, got {len(det_scores)}, {len(matches)}")
+    ious = box_iou(det_boxes, gt_boxes) if ious is None else np.asarray(ious)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
+    tp_color, fp_color = ROLE_STYLES["positive"]["edgecolor"], ROLE_STYLES["negative"]["edgecolor"]
+    for ax, want_tp in ((axes[0], True), (axes[1], False)):
+        _axes(ax, image)
+        for g, box in enumerate(gt_boxes):
+            _rectangle(ax, box, **ROLE_STYLES["gt"])
+            _caption(ax, box[0], box[3], f"g{g}", "white", va="top")
+        items = []
+        for d, (box, score, m) in enumerate(zip(det_boxes, det_scores, matches)):
+            if (m >= 0) != want_tp:
+                continue
+            if want_tp:
+                _rectangle(ax, box, edgecolor=tp_color, linewidth=2.5)
+                items.append((box, f"{score:.2f} TP g{m}", tp_color))
+            else:
+                _rectangle(ax, box, edgecolor=fp_color, linewidth=3.5, linestyle="--")
+                best = int(np.argmax(ious[d])) if ious.shape[1] else -1
+                overlap = f", IoU {ious[d, best]:.2f} with g{best}" if best >= 0 and ious[d, best] > 0 else ""
+                items.append((box, f"{score:.2f} FP{overlap}", fp_color))
+        _place_captions(ax, items)
+        n = int(np.sum((matches >= 0) == want_tp))
+        ax.set_title(f"{n} true positive{'s' if n != 1 else ''}" if want_tp else
+                     f"{n} false positive{'s' if n != 1 else ''}", fontsize=FONT["title"])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig
