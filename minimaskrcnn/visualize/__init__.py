@@ -27,4 +27,5 @@ from minimaskrcnn.visualize.detection import (draw_anchor_matching, draw_detecti
 from minimaskrcnn.visualize.masks import draw_mask_resize, mask_resize_orders  # noqa: F401
 
 # -- keypoints: skeletons, one-hot targets, heatmaps (visualize/keypoints.py) --
-from minimaskrcnn.visualize.keypoints import draw_heatmaps, draw_keypoint_targets, draw_keypoints  # noqa: F401
+from minimaskrcnn.visualize.keypoints import (draw_heatmaps, draw_keypoint_targets, draw_keypoints,  # noqa: F401
+                                              keypoint_legend)
