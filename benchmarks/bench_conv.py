@@ -39,20 +39,59 @@ from minimaskrcnn.ops.conv import (
     conv_transpose2d_backward, conv_transpose2d_forward,
 )
 
-CASES = [  # (label, input shape, out channels, kernel, stride, padding, transposed)
-    ("headline", (8, 32, 64, 64), 32, 3, 1, 1, False),
-    ("backbone stem", (8, 3, 128, 128), 32, 3, 2, 1, False),
-    ("backbone down", (8, 32, 64, 64), 64, 3, 2, 1, False),
-    ("FPN P2 3x3", (8, 64, 32, 32), 64, 3, 1, 1, False),
-    ("FPN P3 3x3", (8, 64, 16, 16), 64, 3, 1, 1, False),
-    ("stage 3", (8, 128, 8, 8), 128, 3, 1, 1, False),
-    ("1x1 lateral", (8, 64, 32, 32), 128, 1, 1, 0, False),
-    ("mask head", (128, 32, 14, 14), 32, 3, 1, 1, False),
-    ("mask head in", (128, 64, 14, 14), 32, 3, 1, 1, False),
-    ("mask head in", (128, 128, 14, 14), 32, 3, 1, 1, False),
-    ("mask head", (36, 32, 14, 14), 32, 3, 1, 1, False),
-    ("mask upsample", (128, 32, 14, 14), 32, 2, 2, 0, True),
-]
+HEADLINE = ("headline", (8, 32, 64, 64), 32, 3, 1, 1, False)  # the fixed yardstick case of earlier reports
+
+
+def model_cases(cfg=None, batch: int = 8):
+    """Every distinct convolution a training step of ``Config()`` runs, with how often it runs.
+
+    Found by running one training forward pass on a batch of generated shapes and
+    recording each Conv2d / ConvTranspose2d call: (label, input shape, out channels,
+    kernel, stride, padding, transposed, calls per step). Stays true when the
+    defaults change.
+    """
+    from collections import Counter
+
+    from minimaskrcnn.config import Config
+    from minimaskrcnn.datasets import ShapesDataset
+    from minimaskrcnn.datasets.loader import make_batch
+    from minimaskrcnn.model import MaskRCNN
+    from minimaskrcnn.nn import layers
+
+    cfg = cfg or Config()
+    model = MaskRCNN(cfg)
+    seen = Counter()
+    names = {}
+    for name, module in _named_modules(model):
+        names[id(module)] = name
+    originals = {}
+    for cls in (layers.Conv2d, layers.ConvTranspose2d):
+        originals[cls] = cls.forward
+
+        def record(self, x, _cls=cls):
+            w = self.params["weight"]
+            transposed = _cls is layers.ConvTranspose2d
+            out_ch = w.shape[1] if transposed else w.shape[0]
+            key = (names.get(id(self), _cls.__name__).split(".")[0], tuple(x.shape), out_ch, w.shape[-1],
+                   self.stride, self.padding, transposed)
+            seen[key] += 1
+            return originals[_cls](self, x)
+
+        cls.forward = record
+    try:
+        data = ShapesDataset(batch, seed=0, config=cfg.training_shapes())
+        images, targets = make_batch(data, list(range(batch)), cfg, np.random.default_rng(0))
+        model.forward(images, targets, np.random.default_rng(0))
+    finally:
+        for cls, f in originals.items():
+            cls.forward = f
+    return [(stage, shape, out_ch, k, st, pad, tr, n) for (stage, shape, out_ch, k, st, pad, tr), n in seen.items()]
+
+
+def _named_modules(module, prefix=""):
+    yield prefix.rstrip("."), module
+    for name, child in module.children():
+        yield from _named_modules(child, prefix + name + ".")
 
 
 def best_seconds(fn, repeats: int) -> float:
@@ -110,17 +149,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="the headline case only")
+    parser.add_argument("--list", action="store_true", help="only list the model's convolution shapes")
     args = parser.parse_args()
+    if args.list:
+        for case in model_cases():
+            print(case)
+        return
     repeats = args.repeats
     threads = numba.get_num_threads()  # what the convolution's tiles may use
     rng = np.random.default_rng(0)
     print(f"{os.cpu_count()} CPUs, convolution threads {threads}; {load()} (at start)")
 
     gemm = {n: gemm_gflops(n, repeats) for n in sorted({threads, 1})}
-    cases = CASES[:1] if args.quick else CASES
+    cases = [HEADLINE + (1,)] + ([] if args.quick else model_cases())
     rows = []
-    for label, *case in cases:
+    for label, *case, calls in cases:
         text, step, flops = conv_case(*case, rng=rng)
+        text += f" x{calls}"
         numba.set_num_threads(threads)
         fast = best_seconds(step, repeats)
         numba.set_num_threads(1)
@@ -137,12 +182,18 @@ def main() -> None:
               f" ratios to the measured {threads}-thread GEMM flatter, the /ideal column does not")
     print()
     head = f"{threads} threads"
-    print(f"{'float32, forward + backward':>55s}  {head:>30s}   {'1 thread':>22s}")
+    print("each convolution of a default training step (x calls per step), float32, forward + backward:")
+    print(f"{'':55s}  {head:>30s}   {'1 thread':>22s}")
     print(f"{'':55s}  {'ms':>7s} {'GFLOP/s':>7s} {'/GEMM':>6s} {'/ideal':>6s}   {'ms':>7s} {'GFLOP/s':>7s} {'/GEMM':>6s}")
-    for label, text, flops, fast, single in rows:
+    step_ms = 0.0
+    for (label, text, flops, fast, single), (*_, calls) in zip(rows, cases):
         rate, rate1 = flops / fast / 1e9, flops / single / 1e9
-        print(f"{label:>14s} {text:40s}  {fast * 1e3:7.2f} {rate:7.1f} {rate / gemm[threads]:6.0%} {rate / ideal:6.0%}"
+        if label != "headline":
+            step_ms += fast * 1e3 * calls
+        print(f"{label:>9s} {text:45s}  {fast * 1e3:7.2f} {rate:7.1f} {rate / gemm[threads]:6.0%} {rate / ideal:6.0%}"
               f"   {single * 1e3:7.2f} {rate1:7.1f} {rate1 / gemm[1]:6.0%}")
+    if not args.quick:
+        print(f"\nall convolutions of one training step: {step_ms:.0f} ms (forward + backward, {threads} threads)")
 
     # The loop reference on a small input, to show what im2col + GEMM buys.
     x = rng.standard_normal((2, 8, 16, 16), dtype=np.float32)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, fields
 ROI_OPS = ("align_avg", "align_max", "roi_pool")
 MASK_LOSSES = ("sigmoid", "softmax")
 MASK_HEADS = ("fcn", "mlp")
+LR_SCHEDULES = ("cosine", "step")
 
 
 @dataclass
@@ -54,17 +55,18 @@ class Config:
     pixel_std: tuple[float, float, float] = (0.25, 0.25, 0.25)
 
     # -- backbone: tiny ResNet -----------------------------------------------
-    stem_channels: int = 32  # 3x3 stride-2 stem conv
-    stage_channels: tuple[int, ...] = (32, 64, 128)  # one stage per stride doubling
+    stem_channels: int = 16  # 3x3 stride-2 stem conv
+    stage_channels: tuple[int, ...] = (16, 32, 64)  # one stage per stride doubling
     stage_blocks: tuple[int, ...] = (1, 1, 1)  # residual basic blocks per stage
     num_groups: int = 8  # GroupNorm groups (batch sizes are tiny)
+    zero_init_residual: bool = False  # each block's last GroupNorm scale starts at 0 (the block starts as identity)
     # Total stride of the single-level model = 2 (stem) * 2 ** len(stage_channels).
 
     # -- FPN (optional) -------------------------------------------------------
     use_fpn: bool = True
-    fpn_channels: int = 64
+    fpn_channels: int = 32
     fpn_levels: tuple[int, ...] = (2, 3, 4)  # P2..P4: strides 4, 8, 16
-    fpn_canonical_size: float = 32.0  # an RoI of this sqrt(area) goes to level
+    fpn_canonical_size: float = 64.0  # an RoI of this sqrt(area) goes to level
     fpn_canonical_level: int = 3  # ... this one: k = floor(k0 + log2(sqrt(wh) / size))
 
     # -- anchors and RPN ------------------------------------------------------
@@ -72,15 +74,18 @@ class Config:
     anchor_sizes: tuple[float, ...] = (16.0, 32.0, 64.0)
     anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
     anchor_offset: float = 0.0  # centres at (x + offset) * stride: see model/anchors.py
-    rpn_channels: int = 64
+    rpn_channels: int = 32
     rpn_fg_iou: float = 0.7
     rpn_bg_iou: float = 0.3
     rpn_batch_per_image: int = 256
     rpn_positive_fraction: float = 0.5
     rpn_smooth_l1_beta: float = 1.0 / 9.0
-    rpn_pre_nms_topk_train: int = 1000  # per level
-    rpn_post_nms_topk_train: int = 200  # per image
-    rpn_pre_nms_topk_test: int = 500
+    # proposals: the best pre_nms_topk anchors of each level go through NMS, the best
+    # post_nms_topk boxes of the image are kept (the paper: 2000 / 1000 on 800-px images,
+    # ~100k anchors; a 128-px toy image has ~4k anchors and at most a few objects)
+    rpn_pre_nms_topk_train: int = 300  # per level
+    rpn_post_nms_topk_train: int = 150  # per image
+    rpn_pre_nms_topk_test: int = 300
     rpn_post_nms_topk_test: int = 100
     rpn_nms_thresh: float = 0.7
     rpn_min_size: float = 1e-3
@@ -90,7 +95,7 @@ class Config:
     roi_sampling_ratio: int = 2
     roi_aligned: bool = True
     roi_batch_per_image: int = 64
-    roi_positive_fraction: float = 0.25
+    roi_positive_fraction: float = 0.5
     roi_fg_iou: float = 0.5
     box_pool_size: int = 7
     box_fc_dim: int = 192  # paper: 1024; 256 here measured +1 box AP, but 5.5 MB of weights
@@ -111,6 +116,9 @@ class Config:
     mask_num_convs: int = 4
     mask_mlp_dim: int = 256
     mask_threshold: float = 0.5
+    mask_loss_weight: float = 1.0  # multiplies the mask loss in the total (the paper: 1)
+    mask_batch_per_image: int = 8  # the mask loss reads at most this many positive RoIs per image
+    head_norm_groups: int = 0  # > 0: GroupNorm with this many groups after each FCN mask-head conv
 
     # -- keypoint head (off by default) ---------------------------------------
     keypoint_on: bool = False
@@ -124,16 +132,30 @@ class Config:
 
     # -- training -------------------------------------------------------------
     batch_size: int = 8
-    steps: int = 1500
-    base_lr: float = 0.02
+    steps: int = 1000
+    base_lr: float = 0.04
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_steps: int = 100
-    lr_milestones: tuple[int, ...] = (1100, 1350)
+    lr_schedule: str = "cosine"  # "cosine": half cosine to 0 at `steps`; "step": x lr_gamma at each milestone
+    lr_milestones: tuple[int, ...] = (750, 900)  # with lr_schedule="step"
     lr_gamma: float = 0.1
     clip_grad_norm: float = 10.0
     hflip_prob: float = 0.5
     seed: int = 0
+
+    # -- augmentation (datasets/augment.py): learn shapes, not one generator ----------------
+    augment: bool = True  # False: training images exactly as the dataset gives them (+ flips)
+    aug_scale_prob: float = 0.5  # chance of a zoom; factor log-uniform in aug_scale_range
+    aug_scale_range: tuple[float, float] = (0.7, 1.4)
+    aug_background_prob: float = 0.5  # chance of repainting the background (flat/gradient/texture)
+    aug_color: float = 0.5  # strength in [0, 1] of colour, brightness, contrast, saturation jitter
+    aug_noise: float = 10.0  # largest std of the Gaussian pixel noise, in 0-255 grey levels
+    # generated training shapes (datasets/shapes.py), drawn more varied and denser than the
+    # classic evaluation set: more objects per image teach more per backbone pass
+    train_shape_jitter: float = 0.5  # ShapesConfig.shape_jitter: proportions and turns, 0 = classic
+    train_instances: tuple[int, int] = (2, 6)  # shapes drawn per image (the classic set: 1-4)
+    train_size_range: tuple[float, float] = (0.12, 0.45)  # shape size / image side (classic: 0.15-0.4)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -157,6 +179,14 @@ class Config:
     @property
     def keypoint_heatmap_size(self) -> int:
         return self.keypoint_pool_size * (4 if self.keypoint_upsample else 2)
+
+    def training_shapes(self):
+        """The ``ShapesConfig`` of the generated training images (``train_*`` fields)."""
+        from minimaskrcnn.datasets.shapes import ShapesConfig
+
+        return ShapesConfig(image_size=self.image_size, shape_jitter=self.train_shape_jitter,
+                            min_instances=self.train_instances[0], max_instances=self.train_instances[1],
+                            size_range=self.train_size_range)
 
     @property
     def num_mask_channels(self) -> int:
@@ -196,6 +226,7 @@ class Config:
         need(self.roi_op in ROI_OPS, "roi_op", f"one of {ROI_OPS}")
         need(self.mask_loss in MASK_LOSSES, "mask_loss", f"one of {MASK_LOSSES}")
         need(self.mask_head in MASK_HEADS, "mask_head", f"one of {MASK_HEADS}")
+        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}")
         need(
             len(self.stage_channels) == len(self.stage_blocks) and len(self.stage_channels) >= 1,
             "stage_blocks",
@@ -229,6 +260,10 @@ class Config:
         need(0.0 <= self.roi_fg_iou <= 1.0, "roi_fg_iou", "a value in [0, 1]")
         need(0.0 < self.roi_positive_fraction <= 1.0, "roi_positive_fraction", "a value in (0, 1]")
         need(whole(self.roi_batch_per_image, 1), "roi_batch_per_image", "an integer >= 1")
+        need(whole(self.mask_batch_per_image, 1), "mask_batch_per_image", "an integer >= 1")
+        need(whole(self.head_norm_groups, 0) and (self.head_norm_groups == 0
+                                                    or self.mask_conv_dim % self.head_norm_groups == 0),
+             "head_norm_groups", "0 (no norm) or a divisor of mask_conv_dim")
         need(whole(self.box_pool_size, 1), "box_pool_size", "an integer >= 1")
         need(whole(self.mask_pool_size, 2), "mask_pool_size", "an integer >= 2")
         if self.keypoint_on:
@@ -237,6 +272,16 @@ class Config:
             need(self.keypoint_pool_size >= 2, "keypoint_pool_size", ">= 2")
             need(self.keypoint_num_convs >= 1, "keypoint_num_convs", ">= 1")
         need(self.batch_size >= 1, "batch_size", ">= 1")
+        for name in ("aug_scale_prob", "aug_background_prob", "aug_color", "train_shape_jitter"):
+            need(0.0 <= getattr(self, name) <= 1.0, name, "a value in [0, 1]")
+        need(0.0 <= self.aug_noise <= 128.0, "aug_noise", "a standard deviation in [0, 128]")
+        need(len(self.train_instances) == 2 and 1 <= self.train_instances[0] <= self.train_instances[1],
+             "train_instances", "(min, max) with 1 <= min <= max")
+        need(len(self.train_size_range) == 2 and 0 < self.train_size_range[0] <= self.train_size_range[1] <= 1,
+             "train_size_range", "(low, high) with 0 < low <= high <= 1")
+        lo_hi = self.aug_scale_range
+        need(len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1] <= 4, "aug_scale_range",
+             "(low, high) zoom factors with 0 < low <= high <= 4")
         need(self.base_lr > 0 and math.isfinite(self.base_lr), "base_lr", "a positive number")
 
     # -- I/O ------------------------------------------------------------------

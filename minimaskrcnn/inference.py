@@ -1,48 +1,55 @@
 """Running a trained model over a dataset: predictions in original image coordinates, and AP.
 
-``predict_dataset`` resizes each image the way training did
-(``resize_and_pad`` to ``cfg.image_size``), predicts in batches, and maps the
-detections back to the original image: boxes divided by the scale, masks
-cropped out of the padding and resized to the original size.
+``predict_dataset`` resizes each image the way training did (longer side
+``cfg.image_size``, aspect ratio kept: ``transforms.resize_longer``), predicts in
+batches padded to their largest image, and maps the detections back to the
+original image: boxes divided by the scale, masks resized to the original size.
 """
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-from minimaskrcnn.datasets.transforms import resize_and_pad
+from minimaskrcnn.datasets.transforms import PAD_VALUE, batch_shape, resize_longer
 
 
 def _to_original(pred: dict, scale: float, original_hw) -> dict:
-    """Undo ``resize_and_pad`` on one image's prediction."""
+    """Undo ``resize_longer`` on one image's prediction (masks come at the resized image's size)."""
     if scale == 1.0 and pred.get("masks") is not None and pred["masks"].shape[1:] == tuple(original_hw):
         return pred
     H, W = original_hw
     out = dict(pred)
-    out["boxes"] = (pred["boxes"] / scale).astype(np.float32)
+    boxes = (pred["boxes"] / scale).astype(np.float32)  # the resized size was rounded: clip again
+    np.clip(boxes[:, 0::2], 0, W, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0, H, out=boxes[:, 1::2])
+    out["boxes"] = boxes
     if "keypoints" in pred:
         keypoints = pred["keypoints"].copy()
         keypoints[..., :2] /= scale  # (D, K, 3): x, y back to the original image; scores unchanged
         out["keypoints"] = keypoints
     if "masks" in pred:
-        h, w = max(1, round(H * scale)), max(1, round(W * scale))
         masks = np.zeros((len(pred["masks"]), H, W), dtype=bool)
         for i, m in enumerate(pred["masks"]):
-            crop = Image.fromarray(m[:h, :w].astype(np.uint8) * 255)
-            masks[i] = np.asarray(crop.resize((W, H), Image.BILINEAR)) >= 128
+            resized = Image.fromarray(m.astype(np.uint8) * 255)
+            masks[i] = np.asarray(resized.resize((W, H), Image.BILINEAR)) >= 128
         out["masks"] = masks
     return out
 
 
 def predict_images(model, images: list, batch_size: int = 8) -> list[dict]:
     """Predictions for a list of (H, W, 3) uint8 images of any sizes."""
-    size = model.cfg.image_size
+    size, stride = model.cfg.image_size, model.cfg.backbone_stride
     results = []
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
-        prepared = [resize_and_pad({"image": im, "masks": np.zeros((0, *im.shape[:2]), bool),
-                                    "boxes": np.zeros((0, 4), np.float32)}, size) for im in chunk]
-        preds = model.predict(np.stack([p[0]["image"] for p in prepared]))
+        prepared = [resize_longer({"image": im, "masks": np.zeros((0, *im.shape[:2]), bool),
+                                   "boxes": np.zeros((0, 4), np.float32)}, size) for im in chunk]
+        sizes = [p[0]["image"].shape[:2] for p in prepared]
+        H, W = batch_shape(sizes, stride)
+        batch = np.full((len(chunk), H, W, 3), PAD_VALUE, dtype=np.uint8)  # padded at right and bottom
+        for n, (p, (h, w)) in enumerate(zip(prepared, sizes)):
+            batch[n, :h, :w] = p[0]["image"]
+        preds = model.predict(batch, image_sizes=sizes)
         results += [_to_original(pr, scale, im.shape[:2])
                     for pr, (_, scale), im in zip(preds, prepared, chunk)]
     return results

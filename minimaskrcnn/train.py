@@ -37,9 +37,9 @@ import numpy as np
 
 from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
-from minimaskrcnn.datasets.transforms import collate, hflip, resize_and_pad
+from minimaskrcnn.datasets.loader import BatchLoader, BatchSampler, batch_rng, make_batch  # noqa: F401
 from minimaskrcnn.model.mask_rcnn import MaskRCNN
-from minimaskrcnn.nn.optim import SGD, WarmupStepLR, clip_grad_norm
+from minimaskrcnn.nn.optim import SGD, clip_grad_norm, schedule_for
 
 
 class NonFiniteLossError(RuntimeError):
@@ -53,46 +53,17 @@ class TrainResult:
     evaluations: list = field(default_factory=list)  # one dict per evaluation
     step: int = 0
     interrupted: bool = False
-
-
-class BatchSampler:
-    """Which dataset indices make up step ``s``'s batch: epochs of seeded permutations."""
-
-    def __init__(self, num_items: int, batch_size: int, seed: int):
-        if num_items < 1:
-            raise ValueError("dataset: the training dataset is empty")
-        self.n, self.batch_size, self.seed = num_items, batch_size, seed
-        self._perm_epoch, self._perm = -1, None
-
-    def indices(self, step: int) -> list[int]:
-        out = []
-        for k in range(step * self.batch_size, (step + 1) * self.batch_size):
-            epoch, pos = divmod(k, self.n)
-            if epoch != self._perm_epoch:
-                self._perm = np.random.default_rng([self.seed, 2, epoch]).permutation(self.n)
-                self._perm_epoch = epoch
-            out.append(int(self._perm[pos]))
-        return out
-
-
-def load_batch(dataset, indices, image_size: int, rng, hflip_prob: float, flip_perm=None):
-    """Resized, randomly flipped samples, collated; ``flip_perm`` swaps left/right keypoints."""
-    samples = []
-    for i in indices:
-        s, _ = resize_and_pad(dataset[i], image_size)
-        if rng.random() < hflip_prob:
-            s = hflip(s, flip_perm)
-        samples.append(s)
-    return collate(samples)
+    train_seconds: float = 0.0  # wall time of the training steps (evaluation and saving excluded)
 
 
 def step_rng(seed: int, step: int):
+    """The random stream of step ``step``'s anchor and RoI sampling (its batch has ``batch_rng``)."""
     return np.random.default_rng([seed, 1, step])
 
 
 def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, resume: bool = False,
           checkpoint_every: int = 100, eval_every: int = 0, log_every: int = 10,
-          progress: bool = True, max_steps: int | None = None) -> TrainResult:
+          progress: bool = True, max_steps: int | None = None, workers: int = 1) -> TrainResult:
     """Train ``cfg.steps`` steps (or up to ``max_steps`` this call), saving into ``out_dir``.
 
     Args:
@@ -104,6 +75,8 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
             with box and mask AP; ``None`` skips evaluation.
         resume: continue from ``out_dir/checkpoint.npz``.
         max_steps: stop early after this global step (for tests and demos).
+        workers: 1 makes the batches ahead in a background process
+            (``datasets/loader.py``), 0 in this one; the batches are the same.
     """
     os.makedirs(out_dir, exist_ok=True)
     if train_dataset is None and cfg.keypoint_on:
@@ -118,7 +91,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     if train_dataset is None:
         from minimaskrcnn.datasets.shapes import ShapesConfig, ShapesDataset
 
-        shapes_cfg = ShapesConfig(image_size=cfg.image_size)
+        shapes_cfg = cfg.training_shapes()
         train_dataset = ShapesDataset(cfg.steps * cfg.batch_size, seed=cfg.seed, config=shapes_cfg)
     flip_perm = None
     if cfg.keypoint_on:
@@ -128,13 +101,13 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     model = MaskRCNN(cfg)
     optimizer = SGD(model, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    schedule = WarmupStepLR(cfg.base_lr, cfg.warmup_steps, milestones=cfg.lr_milestones,
-                            gamma=cfg.lr_gamma)
+    schedule = schedule_for(cfg)
     result = TrainResult(model=model)
     if resume:
-        result.step, result.history, result.evaluations = _restore(ckpt_path, model, optimizer, cfg)
-    sampler = BatchSampler(len(train_dataset), cfg.batch_size, cfg.seed)
+        result.step, result.history, result.evaluations, result.train_seconds = _restore(
+            ckpt_path, model, optimizer, cfg)
     last_step = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+    loader = BatchLoader(train_dataset, cfg, result.step, last_step, flip_perm, workers=workers)
 
     def save():
         if not all(np.isfinite(p).all() for _, p, _ in model.named_parameters()):
@@ -150,9 +123,8 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
         while result.step < last_step:
             step = result.step
             t0 = time.perf_counter()
+            images, targets = loader.get(step)
             rng = step_rng(cfg.seed, step)
-            images, targets = load_batch(train_dataset, sampler.indices(step), cfg.image_size, rng,
-                                         cfg.hflip_prob, flip_perm)
             try:
                 losses = model.forward(images, targets, rng)
             except ValueError as e:  # the losses refuse NaN/inf inputs: the weights have diverged
@@ -173,6 +145,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
             optimizer.step(lr=lr)
             result.step = step + 1
             dt = time.perf_counter() - t0
+            result.train_seconds += dt
             if step % log_every == 0 or result.step == last_step:
                 row = {"step": step, "lr": lr, "grad_norm": grad_norm, "seconds": dt,
                        "images_per_s": len(images) / dt, **losses}
@@ -181,7 +154,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
             bar.set_postfix(loss=f"{losses['loss']:.3f}", mask=f"{losses.get('loss_mask', 0):.3f}",
                             img_s=f"{len(images) / dt:.1f}")
             if eval_every and val_dataset is not None and result.step % eval_every == 0:
-                result.evaluations.append(_evaluate(model, val_dataset, result.step))
+                result.evaluations.append(_evaluate(model, val_dataset, result.step, result.train_seconds))
             if result.step % checkpoint_every == 0:
                 checkpoint_due = True
     except KeyboardInterrupt:
@@ -190,10 +163,12 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
         bar.write(f"interrupted: saved step {result.step} to {ckpt_path}")
         bar.close()
         return result
+    finally:
+        loader.close()
     bar.close()
     save()  # before the final evaluation: a Ctrl-C there loses nothing
     if val_dataset is not None and (not result.evaluations or result.evaluations[-1]["step"] != result.step):
-        result.evaluations.append(_evaluate(model, val_dataset, result.step))
+        result.evaluations.append(_evaluate(model, val_dataset, result.step, result.train_seconds))
         save()  # again, with the evaluation in the log
     if result.step == cfg.steps:
         model.save(os.path.join(out_dir, "model_final.npz"))
@@ -201,11 +176,11 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     return result
 
 
-def _evaluate(model, dataset, step: int) -> dict:
+def _evaluate(model, dataset, step: int, train_seconds: float) -> dict:
     from minimaskrcnn.inference import evaluate_model
 
     results = evaluate_model(model, dataset)
-    return {"step": step, **{t: r.stats for t, r in results.items()}}
+    return {"step": step, "train_seconds": round(train_seconds, 2), **{t: r.stats for t, r in results.items()}}
 
 
 def _nonfinite_message(step: int, values: dict, ckpt_path: str) -> str:
@@ -218,8 +193,8 @@ def _save(path: str, model, optimizer, result: TrainResult) -> None:
     arrays = model.checkpoint_arrays()
     arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
     arrays["step"] = np.array(result.step)
-    arrays["history"] = np.array(json.dumps({"history": result.history,
-                                             "evaluations": result.evaluations}))
+    arrays["history"] = np.array(json.dumps({"history": result.history, "evaluations": result.evaluations,
+                                             "train_seconds": result.train_seconds}))
     atomic_savez(path, arrays)
 
 
@@ -231,7 +206,7 @@ def _restore(path: str, model, optimizer, cfg: Config):
     model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
     optimizer.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("optim/")})
     logs = json.loads(str(data["history"]))
-    return int(data["step"]), logs["history"], logs["evaluations"]
+    return int(data["step"]), logs["history"], logs["evaluations"], logs.get("train_seconds", 0.0)
 
 
 def _progress(start: int, total: int, enabled: bool):

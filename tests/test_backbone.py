@@ -30,14 +30,15 @@ def test_single_level_shapes_and_stride():
     cfg = Config(use_fpn=False)
     bb = Backbone(cfg, rng=np.random.default_rng(0))
     feats, _ = bb.forward(np.zeros((1, 3, 128, 128), np.float32))
-    assert [f.shape for f in feats] == [(1, 128, 8, 8)]
+    assert [f.shape for f in feats] == [(1, cfg.stage_channels[-1], 8, 8)]
 
 
 def test_fpn_shapes():
     cfg = Config(use_fpn=True)
     bb = Backbone(cfg, rng=np.random.default_rng(0))
     feats, _ = bb.forward(np.zeros((1, 3, 128, 128), np.float32))
-    assert [f.shape for f in feats] == [(1, 64, 32, 32), (1, 64, 16, 16), (1, 64, 8, 8)]
+    C = cfg.fpn_channels
+    assert [f.shape for f in feats] == [(1, C, 32, 32), (1, C, 16, 16), (1, C, 8, 8)]
 
 
 def test_gradient_check_single_level():

@@ -32,7 +32,7 @@ def test_train_writes_checkpoint_logs_and_final_model(tmp_path):
     assert result.step == 6 and len(result.history) == 6
     for name in ("checkpoint.npz", "model_final.npz", "log.csv", "log.json", "loss.png"):
         assert (tmp_path / name).is_file(), name
-    assert set(result.evaluations[-1]) == {"step", "bbox", "segm"}
+    assert set(result.evaluations[-1]) == {"step", "train_seconds", "bbox", "segm"}
     back = MaskRCNN.load(str(tmp_path / "model_final.npz"))
     for n, p in params(result.model).items():
         np.testing.assert_array_equal(p, dict((k, v) for k, v, _ in back.named_parameters())[n])

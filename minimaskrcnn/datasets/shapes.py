@@ -57,6 +57,11 @@ class ShapesConfig:
     noise_level: int = 8  # each channel moves by a uniform random integer in [-level, level]
     min_visible_area: int = 40  # pixels; smaller visible parts are dropped
     min_color_distance: float = 100.0  # RGB distance between any two colours in an image
+    # 0: upright equilateral triangles and axis-aligned squares (the classic toy set). t > 0:
+    # triangles of random proportions (apex shifted sideways by up to t/2 half-bases, height
+    # x (1 +- t/2)), both shapes turned by up to t * 20 degrees. Training draws t > 0 so the
+    # model learns "three corners" and "four equal sides", not one drawing of them.
+    shape_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -74,6 +79,8 @@ class ShapesConfig:
             raise ValueError(f"class_names: expected distinct names from {SHAPES}, got {self.class_names}")
         if not isinstance(self.noise_level, (int, np.integer)) or not 0 <= self.noise_level <= 127:
             raise ValueError(f"noise_level: expected an int in [0, 127], got {self.noise_level!r}")
+        if not 0 <= self.shape_jitter <= 1:
+            raise ValueError(f"shape_jitter: expected a value in [0, 1], got {self.shape_jitter!r}")
         if self.min_visible_area < 1 or self.min_color_distance < 0:
             raise ValueError(f"min_visible_area, min_color_distance: expected >= 1 and >= 0, "
                              f"got {self.min_visible_area}, {self.min_color_distance}")
@@ -100,18 +107,44 @@ def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _shape_mask(name: str, cx: float, cy: float, size: float, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """(H, W) bool: which pixel centres (xs, ys broadcast to a grid) lie inside the shape."""
+def _shape_mask(name: str, cx: float, cy: float, size: float, ys: np.ndarray, xs: np.ndarray,
+                pose=None) -> np.ndarray:
+    """(H, W) bool: which pixel centres (xs, ys broadcast to a grid) lie inside the shape.
+
+    ``pose`` = (angle in radians, apex shift, height factor) turns and reshapes
+    squares and triangles (see ``ShapesConfig.shape_jitter``); ``None`` draws the
+    classic upright shapes.
+    """
     half = size / 2
     dx, dy = xs - cx, ys - cy  # (1, W), (H, 1)
     if name == "circle":
         return dx * dx + dy * dy <= half * half
+    if pose is None:
+        if name == "square":
+            return (np.abs(dx) <= half) & (np.abs(dy) <= half)
+        # upright equilateral triangle with side `size`, centred on its box
+        height = size * np.sqrt(3) / 2
+        depth = dy + height / 2  # distance below the apex
+        return (depth >= 0) & (depth <= height) & (np.abs(dx) <= depth / np.sqrt(3))
+    angle, shift, stretch = pose
     if name == "square":
-        return (np.abs(dx) <= half) & (np.abs(dy) <= half)
-    # upright equilateral triangle with side `size`, centred on its box
-    height = size * np.sqrt(3) / 2
-    depth = dy + height / 2  # distance below the apex
-    return (depth >= 0) & (depth <= height) & (np.abs(dx) <= depth / np.sqrt(3))
+        corners = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    else:  # base `size`, apex shifted sideways, height stretched
+        height = size * np.sqrt(3) / 2 * stretch
+        corners = np.array([[shift * half, -height / 2], [half, height / 2], [-half, height / 2]])
+    c, s = np.cos(angle), np.sin(angle)
+    corners = corners @ np.array([[c, s], [-s, c]])  # turned about the shape's centre
+    return _inside_convex(corners, dx, dy)
+
+
+def _inside_convex(corners: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Pixels on the inner side of every edge of a convex polygon (corners (V, 2), either winding)."""
+    inside_pos = inside_neg = True
+    for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0)):
+        cross = (x1 - x0) * (dy - y0) - (y1 - y0) * (dx - x0)  # (H, W): which side of the edge
+        inside_pos = inside_pos & (cross >= 0)
+        inside_neg = inside_neg & (cross <= 0)
+    return inside_pos | inside_neg
 
 
 def _pick_colors(rng: np.random.Generator, n: int, min_distance: float) -> np.ndarray:
@@ -138,10 +171,10 @@ def paint_instances(full: np.ndarray, colors: np.ndarray, noise_level: int,
     noise in [-noise_level, noise_level] is added to every channel. Returns (S, S, 3) uint8.
     """
     n, S = full.shape[0], full.shape[1]
-    image = np.empty((S, S, 3), dtype=np.int16)
-    image[:] = colors[0]
+    top = np.zeros((S, S), dtype=np.int64)  # which colour is on top at each pixel (0 = background)
     for k in range(n):
-        image[full[k]] = colors[k + 1]
+        top[full[k]] = k + 1
+    image = np.asarray(colors, dtype=np.int16)[top]  # (S, S, 3): one lookup instead of a masked write per shape
     if noise_level > 0:
         image += rng.integers(-noise_level, noise_level + 1, size=(S, S, 3), dtype=np.int16)
     return np.clip(image, 0, 255).astype(np.uint8)
@@ -157,8 +190,14 @@ def generate_sample(rng: np.random.Generator, config: ShapesConfig = ShapesConfi
     colors = _pick_colors(rng, n, config.min_color_distance)
     ys, xs = np.arange(S)[:, None] + 0.5, np.arange(S)[None, :] + 0.5  # pixel centres
 
-    full = np.stack([_shape_mask(config.class_names[k], cx, cy, size, ys, xs)
-                     for k, ((cx, cy), size) in zip(names, zip(centres, sizes))])  # (n, S, S)
+    poses = [None] * n
+    if config.shape_jitter > 0:  # drawn last, so shape_jitter=0 keeps the classic set's random stream
+        t = config.shape_jitter
+        for k in range(n):
+            turn = np.radians(20) * t
+            poses[k] = (rng.uniform(-turn, turn), rng.uniform(-t, t) / 2, 1 + rng.uniform(-t, t) / 2)
+    full = np.stack([_shape_mask(config.class_names[k], cx, cy, size, ys, xs, pose)
+                     for k, (cx, cy), size, pose in zip(names, centres, sizes, poses)])  # (n, S, S)
     # visible part = full shape minus everything painted later
     covered_later = np.zeros((S, S), dtype=bool)
     visible = np.empty_like(full)

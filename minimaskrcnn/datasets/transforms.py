@@ -1,4 +1,4 @@
-"""Sample transforms used by training and inference: flip, resize-and-pad, batching.
+"""Sample transforms used by training and inference: flip, resize, batching.
 
 A sample is the dict every dataset returns: ``image`` (H, W, 3) uint8,
 ``masks`` (K, H, W) bool, ``boxes`` (K, 4) float32 (x1, y1, x2, y2),
@@ -37,6 +37,34 @@ def hflip(sample: dict, flip_perm=None) -> dict:
     return out
 
 
+def resize_longer(sample: dict, size: int) -> tuple[dict, float]:
+    """Scale so the longer side is ``size`` pixels, keeping the aspect ratio (no padding).
+
+    Returns the new sample and the scale factor (new pixels per old pixel):
+    ``boxes_original = boxes / scale``. A sample whose longer side already is
+    ``size`` is returned unchanged (scale 1). Masks are resized bilinearly and
+    thresholded at one half; boxes and keypoints are scaled.
+    """
+    H, W = sample["image"].shape[:2]
+    if max(H, W) == size:
+        return sample, 1.0
+    scale = size / max(H, W)
+    h, w = max(1, round(H * scale)), max(1, round(W * scale))
+    out = dict(sample)
+    out["image"] = np.asarray(Image.fromarray(sample["image"]).resize((w, h), Image.BILINEAR))
+    masks = np.zeros((len(sample["masks"]), h, w), dtype=bool)
+    for i, m in enumerate(sample["masks"]):
+        small = Image.fromarray(np.asarray(m, dtype=np.uint8) * 255).resize((w, h), Image.BILINEAR)
+        masks[i] = np.asarray(small) >= 128
+    out["masks"] = masks
+    out["boxes"] = (np.asarray(sample["boxes"], dtype=np.float32) * scale).astype(np.float32)
+    if sample.get("keypoints") is not None:
+        kp = np.asarray(sample["keypoints"], dtype=np.float32).copy()
+        kp[:, :, :2] *= scale  # unlabelled rows stay [0, 0, 0]
+        out["keypoints"] = kp
+    return out, scale
+
+
 def resize_and_pad(sample: dict, size: int) -> tuple[dict, float]:
     """Scale so the longer side is ``size``, then pad right/bottom to size x size.
 
@@ -65,22 +93,43 @@ def resize_and_pad(sample: dict, size: int) -> tuple[dict, float]:
     return out, scale
 
 
-def collate(samples: list[dict]):
-    """Stack equally sized samples into images (N, H, W, 3) uint8 and training targets.
+PAD_VALUE = 128  # grey: the padding normalises to about 0 (Config.pixel_mean 0.5), like no signal
+
+
+def batch_shape(sizes, size_divisible: int = 1) -> tuple[int, int]:
+    """(H, W) of a batch holding images of ``sizes`` [(h, w), ...]: the largest, rounded up to a multiple."""
+    H = max(h for h, _ in sizes)
+    W = max(w for _, w in sizes)
+    return -(-H // size_divisible) * size_divisible, -(-W // size_divisible) * size_divisible
+
+
+def collate(samples: list[dict], size_divisible: int = 1):
+    """Stack samples into images (N, H, W, 3) uint8 and training targets.
+
+    Images of different sizes are padded at the right and bottom to the
+    largest height and width in the batch, rounded up to a multiple of
+    ``size_divisible`` (the backbone's stride), with ``PAD_VALUE``; their masks are
+    padded with background. Each target records its image's own
+    ``image_size`` (h, w), so the model clips boxes to the image, not the padding.
 
     Crowd instances (``iscrowd``) are left out of the targets: they mark regions
     the evaluator ignores, not objects to learn.
     """
-    shapes = {s["image"].shape for s in samples}
-    if len(shapes) != 1:
-        raise ValueError(f"samples: images in a batch must share one size, got {sorted(shapes)}")
-    images = np.stack([s["image"] for s in samples])
+    sizes = [tuple(s["image"].shape[:2]) for s in samples]
+    H, W = batch_shape(sizes, size_divisible)
+    images = np.full((len(samples), H, W, 3), PAD_VALUE, dtype=np.uint8)
     targets = []
-    for s in samples:
+    for n, (s, (h, w)) in enumerate(zip(samples, sizes)):
+        images[n, :h, :w] = s["image"]
         keep = ~np.asarray(s.get("iscrowd", np.zeros(len(s["labels"]), bool)), dtype=bool)
+        masks = np.asarray(s["masks"], bool)[keep]
+        if (h, w) != (H, W):
+            padded = np.zeros((len(masks), H, W), dtype=bool)
+            padded[:, :h, :w] = masks
+            masks = padded
         targets.append({"boxes": np.asarray(s["boxes"], np.float32)[keep],
                         "labels": np.asarray(s["labels"], np.int64)[keep],
-                        "masks": np.asarray(s["masks"], bool)[keep]})
+                        "masks": masks, "image_size": (h, w)})
         if s.get("keypoints") is not None:
             targets[-1]["keypoints"] = np.asarray(s["keypoints"], np.float32)[keep]
     return images, targets

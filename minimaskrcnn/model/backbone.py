@@ -44,12 +44,15 @@ class BasicBlock(Module):
     x (N, C_in, H, W) -> (N, C_out, H / stride, W / stride)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, num_groups: int, *, rng):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, num_groups: int, *, rng,
+                 zero_init: bool = False):
         super().__init__()
         self.conv1 = Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, rng=rng)
         self.norm1 = GroupNorm(num_groups, out_channels)
         self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, rng=rng)
         self.norm2 = GroupNorm(num_groups, out_channels)
+        if zero_init:  # the block starts as its shortcut (Goyal et al. 2017): easier early training
+            self.norm2.params["weight"][:] = 0
         self.relu = ReLU()
         self.shortcut = None
         if stride != 1 or in_channels != out_channels:
@@ -98,8 +101,9 @@ class TinyResNet(Module):
         self.stages = []
         cin = cfg.stem_channels
         for cout, blocks in zip(cfg.stage_channels, cfg.stage_blocks):
-            layers = [BasicBlock(cin, cout, 2, g, rng=rng)]
-            layers += [BasicBlock(cout, cout, 1, g, rng=rng) for _ in range(blocks - 1)]
+            z = cfg.zero_init_residual
+            layers = [BasicBlock(cin, cout, 2, g, rng=rng, zero_init=z)]
+            layers += [BasicBlock(cout, cout, 1, g, rng=rng, zero_init=z) for _ in range(blocks - 1)]
             self.stages.append(Sequential(*layers))
             cin = cout
 

@@ -29,37 +29,52 @@ from __future__ import annotations
 
 import numpy as np
 
-from minimaskrcnn.nn.layers import Conv2d, ConvTranspose2d, Linear, ReLU
+from minimaskrcnn.nn.layers import Conv2d, ConvTranspose2d, GroupNorm, Linear, ReLU
 from minimaskrcnn.nn.losses import sigmoid, sigmoid_bce_with_logits, softmax_cross_entropy
 from minimaskrcnn.nn.module import Module
 from minimaskrcnn.ops import roi_align
 
 
 class MaskHeadFCN(Module):
-    """x (R, C, S, S) -> mask logits (R, num_masks, 2S, 2S)."""
+    """x (R, C, S, S) -> mask logits (R, num_masks, 2S, 2S).
 
-    def __init__(self, in_channels: int, conv_dim: int, num_convs: int, num_masks: int, *, rng):
+    With ``num_groups`` > 0 each 3x3 conv is followed by a GroupNorm (as detectron2's
+    from-scratch GN configs do): without a pretrained backbone the head's
+    activations drift in scale early in training, and the norm keeps them in range.
+    """
+
+    def __init__(self, in_channels: int, conv_dim: int, num_convs: int, num_masks: int, *, rng,
+                 num_groups: int = 0):
         super().__init__()
         dims = [in_channels] + [conv_dim] * num_convs
-        self.convs = [Conv2d(a, b, 3, 1, 1, rng=rng) for a, b in zip(dims[:-1], dims[1:])]
+        self.convs = [Conv2d(a, b, 3, 1, 1, bias=not num_groups, rng=rng) for a, b in zip(dims[:-1], dims[1:])]
+        self.norms = [GroupNorm(num_groups, conv_dim) for _ in self.convs] if num_groups else []
         self.relu = ReLU()
         self.deconv = ConvTranspose2d(dims[-1], conv_dim, 2, stride=2, rng=rng)
         self.predictor = Conv2d(conv_dim, num_masks, 1, rng=rng, init="normal", std=0.001)
 
     def forward(self, x):
         caches = []
-        for conv in [*self.convs, self.deconv]:
+        for k, conv in enumerate([*self.convs, self.deconv]):
             x, cc = conv.forward(x)
+            nc = None
+            if k < len(self.norms):
+                x, nc = self.norms[k].forward(x)
             x, rc = self.relu.forward(x)
-            caches.append((cc, rc))
+            caches.append((cc, nc, rc))
         logits, pc = self.predictor.forward(x)
         return logits, (caches, pc)
 
     def backward(self, dout, cache):
         caches, pc = cache
         d = self.predictor.backward(dout, pc)
-        for conv, (cc, rc) in reversed(list(zip([*self.convs, self.deconv], caches))):
-            d = conv.backward(self.relu.backward(d, rc), cc)
+        layers = [*self.convs, self.deconv]
+        for k in reversed(range(len(layers))):
+            cc, nc, rc = caches[k]
+            d = self.relu.backward(d, rc)
+            if nc is not None:
+                d = self.norms[k].backward(d, nc)
+            d = layers[k].backward(d, cc)
         return d
 
 
@@ -95,7 +110,7 @@ def build_mask_head(cfg, in_channels: int, *, rng) -> Module:
     m = 2 * cfg.mask_pool_size
     if cfg.mask_head == "fcn":
         return MaskHeadFCN(in_channels, cfg.mask_conv_dim, cfg.mask_num_convs,
-                           cfg.num_mask_channels, rng=rng)
+                           cfg.num_mask_channels, rng=rng, num_groups=cfg.head_norm_groups)
     return MaskHeadMLP(in_channels * cfg.mask_pool_size**2, cfg.mask_mlp_dim,
                        cfg.num_mask_channels, m, rng=rng)
 

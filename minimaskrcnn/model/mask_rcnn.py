@@ -96,7 +96,9 @@ class MaskRCNN(Module):
         Args:
             images: (N, H, W, 3) uint8.
             targets: N dicts with ``boxes`` (G, 4), ``labels`` (G,) in 1..K and
-                ``masks`` (G, H, W) bool (and ``keypoints`` (G, K, 3) with the keypoint head).
+                ``masks`` (G, H, W) bool (and ``keypoints`` (G, K, 3) with the keypoint head);
+                optionally ``image_size`` (h, w): the image's own size when the batch
+                is padded to (H, W) (``transforms.collate`` sets it).
             rng: numpy Generator for anchor and RoI sampling.
             proposals: optional list of N (P, 4) boxes replacing the RPN's
                 proposals for the heads (the gradient check fixes them this way).
@@ -110,12 +112,14 @@ class MaskRCNN(Module):
         if len(targets) != N:
             raise ValueError(f"targets: expected {N} dicts, one per image, got {len(targets)}")
         num_keypoints = len(cfg.keypoint_names) if self.keypoint_head is not None else 0
+        image_sizes = [_image_size(t.get("image_size"), (H, W), f"targets[{i}]['image_size']")
+                       for i, t in enumerate(targets)]
         targets = [check_target(t, i, (H, W), cfg.num_classes, self.mask_head is not None, num_keypoints)
                    for i, t in enumerate(targets)]
         gt_boxes = [t["boxes"] for t in targets]
         gt_labels = [t["labels"] for t in targets]
         feats, backbone_cache = self.backbone.forward(x)
-        props, losses, rpn_cache = self.rpn.forward(feats, self.anchors(feats), (H, W), gt_boxes,
+        props, losses, rpn_cache = self.rpn.forward(feats, self.anchors(feats), image_sizes, gt_boxes,
                                                     rng, training=True)
         if proposals is not None:
             props = [(np.asarray(p, dtype=np.float32).reshape(-1, 4), None) for p in proposals]
@@ -139,8 +143,10 @@ class MaskRCNN(Module):
         offsets = np.cumsum([0] + [len(g) for g in gt_boxes])
         matched = np.concatenate([s[2] + o for s, o in zip(sampled, offsets)])[pos]  # into all images' gts
         if self.mask_head is not None:
-            losses["loss_mask"] = self._mask_branch(feats, rois[pos], labels[pos], matched, targets,
-                                                    branches, stats)
+            # the mask loss reads at most mask_batch_per_image positives of each image, chosen at random
+            chosen = _at_most_per_image(rois[pos, 0], cfg.mask_batch_per_image, rng)  # into the positives
+            losses["loss_mask"] = self._mask_branch(feats, rois[pos][chosen], labels[pos][chosen],
+                                                    matched[chosen], targets, branches, stats)
         if self.keypoint_head is not None:
             losses["loss_keypoint"] = self._keypoint_branch(feats, rois[pos], matched, targets,
                                                             branches, stats)
@@ -158,9 +164,10 @@ class MaskRCNN(Module):
         mfeats, pool_cache = self.mask_pooler.forward(feats, pos_rois)
         mlogits, head_cache = self.mask_head.forward(mfeats)
         loss, dmask, mstats = mask_loss(mlogits, pos_labels, mtargets, self.cfg)
-        branches.append((self.mask_pooler, self.mask_head, pool_cache, head_cache, dmask))
+        w = self.cfg.mask_loss_weight
+        branches.append((self.mask_pooler, self.mask_head, pool_cache, head_cache, w * dmask))
         stats.update(mstats)
-        return float(loss)
+        return w * float(loss)
 
     def _keypoint_branch(self, feats, pos_rois, matched, targets, branches, stats) -> float:
         """Keypoint loss of the positive RoIs holding at least one keypoint (as in detectron2)."""
@@ -195,24 +202,32 @@ class MaskRCNN(Module):
         self._cache = None
 
     # -- inference ------------------------------------------------------------
-    def predict(self, images, with_masks: bool = True) -> list[dict]:
-        """Detections for each image: boxes, labels (1..K), scores, masks (D, H, W) bool[, keypoints].
+    def predict(self, images, with_masks: bool = True, image_sizes=None) -> list[dict]:
+        """Detections for each image: boxes, labels (1..K), scores, masks (D, h, w) bool[, keypoints].
 
+        ``image_sizes``: each image's own (h, w) when the batch (N, H, W, 3) is
+        padded (as ``transforms.collate`` pads); boxes are clipped to, and masks
+        have, that size. Default: every image is the whole (H, W).
         ``with_masks=False`` skips the mask branch: the same network used as
         plain Faster R-CNN (``benchmarks/bench_inference.py`` times both).
         """
         cfg = self.cfg
         x = self.preprocess(images)
         N, _, H, W = x.shape
+        if image_sizes is None:
+            image_sizes = [(H, W)] * N
+        if len(image_sizes) != N:
+            raise ValueError(f"image_sizes: expected {N} (h, w) pairs, one per image, got {len(image_sizes)}")
+        image_sizes = [_image_size(v, (H, W), f"image_sizes[{i}]") for i, v in enumerate(image_sizes)]
         feats, _ = self.backbone.forward(x)
-        props, _, _ = self.rpn.forward(feats, self.anchors(feats), (H, W), training=False)
+        props, _, _ = self.rpn.forward(feats, self.anchors(feats), image_sizes, training=False)
         rois = rois_with_batch_index([p[0] for p in props])
         box_feats, _ = self.box_pooler.forward(feats, rois)
         (logits, deltas), _ = self.box_head.forward(box_feats)
         splits = np.cumsum([len(p[0]) for p in props])[:-1]
         results = []
         for i, (lg, dl, p) in enumerate(zip(np.split(logits, splits), np.split(deltas, splits), props)):
-            boxes, scores, labels = postprocess_detections(lg, dl, p[0], (H, W), cfg)
+            boxes, scores, labels = postprocess_detections(lg, dl, p[0], image_sizes[i], cfg)
             results.append({"boxes": boxes, "labels": labels, "scores": scores})
         if self.mask_head is not None and with_masks:  # only on the final detections (<= 100 per image)
             dets = rois_with_batch_index([r["boxes"] for r in results])
@@ -223,9 +238,9 @@ class MaskRCNN(Module):
                 mlogits, _ = self.mask_head.forward(mfeats)
                 probs = mask_probabilities(mlogits, all_labels, cfg)
             start = 0
-            for r in results:
+            for r, size in zip(results, image_sizes):
                 D = len(r["boxes"])
-                r["masks"] = paste_masks(probs[start:start + D], r["boxes"], (H, W), cfg.mask_threshold)
+                r["masks"] = paste_masks(probs[start:start + D], r["boxes"], size, cfg.mask_threshold)
                 start += D
         if self.keypoint_head is not None:  # also only on the final detections
             dets = rois_with_batch_index([r["boxes"] for r in results])
@@ -306,6 +321,30 @@ def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool
         out["keypoints"] = keypoints
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return {k: v[keep] for k, v in out.items()}
+
+
+def _image_size(value, batch_hw, name: str) -> tuple[int, int]:
+    """An image's own (h, w) inside a batch of (H, W): positive ints, at most the batch's size."""
+    if value is None:
+        return tuple(batch_hw)
+    try:
+        h, w = (int(v) for v in value)
+        ok = (h, w) == tuple(value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not (1 <= h <= batch_hw[0] and 1 <= w <= batch_hw[1]):
+        raise ValueError(f"{name}: expected (h, w) integers with 1 <= h <= {batch_hw[0]} and "
+                         f"1 <= w <= {batch_hw[1]} (the batch's size), got {value!r}")
+    return h, w
+
+
+def _at_most_per_image(image_index: np.ndarray, limit: int, rng) -> np.ndarray:
+    """Sorted indices of at most ``limit`` rows per image (``image_index`` (P,), sorted by image)."""
+    keep = []
+    for i in np.unique(image_index):
+        rows = np.flatnonzero(image_index == i)
+        keep.append(rows if len(rows) <= limit else np.sort(rng.choice(rows, size=limit, replace=False)))
+    return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
 
 
 def _accumulate(into: list, grads: list) -> None:

@@ -135,28 +135,36 @@ def generate_proposals(logits, deltas, anchors, level_sizes, image_size, pre_nms
         deltas: (N, A, 4).
         anchors: (A, 4).
         level_sizes: anchors per level, summing to A.
-        image_size: (H, W) for clipping.
+        image_size: (H, W) for clipping, or one (h, w) per image (padded batches).
 
     Returns:
         list of N (boxes (P, 4) float32, scores (P,) float32 in (0, 1)), best first.
     """
+    N = logits.shape[0]
     starts = np.cumsum([0, *level_sizes])
+    idx, lvl = [], []
+    for k in range(len(level_sizes)):  # top-k per level, so coarse levels get a say
+        lo, hi = starts[k], starts[k + 1]
+        top = min(pre_nms_topk, hi - lo)
+        idx.append(np.argsort(-logits[:, lo:hi], axis=1, kind="stable")[:, :top] + lo)  # (N, top)
+        lvl.append(np.full(top, k))
+    idx, lvl = np.concatenate(idx, axis=1), np.concatenate(lvl)  # (N, T), (T,): T candidates per image
+    T = idx.shape[1]
+    rows = np.arange(N)[:, None]
+    boxes = decode_boxes(deltas[rows, idx].reshape(N * T, 4), anchors[idx.reshape(-1)])  # (N*T, 4)
+    sizes = [tuple(image_size)] * N if np.ndim(image_size) == 1 else [tuple(v) for v in image_size]
+    limits = np.repeat(np.array([[w, h, w, h] for h, w in sizes], dtype=boxes.dtype), T, axis=0)  # (N*T, 4)
+    boxes = np.clip(boxes, 0, limits)  # each image's boxes inside that image (clip_boxes, row by row)
+    scores = sigmoid(logits[rows, idx]).reshape(N * T)
+    image = np.repeat(np.arange(N), T)  # (N*T,) which image each candidate belongs to
+    keep = remove_small_boxes(boxes, min_size)
+    # one NMS for every (image, level) group: boxes of different images or levels never meet
+    group = (image * len(level_sizes) + np.tile(lvl, N))[keep]
+    kept = keep[batched_nms(boxes[keep], scores[keep], group, nms_thresh)]  # best first
     out = []
-    for i in range(logits.shape[0]):
-        idx, lvl = [], []
-        for k in range(len(level_sizes)):  # top-k per level, so coarse levels get a say
-            lo, hi = starts[k], starts[k + 1]
-            top = min(pre_nms_topk, hi - lo)
-            order = np.argsort(-logits[i, lo:hi], kind="stable")[:top] + lo
-            idx.append(order)
-            lvl.append(np.full(top, k))
-        idx, lvl = np.concatenate(idx), np.concatenate(lvl)
-        boxes = clip_boxes(decode_boxes(deltas[i, idx], anchors[idx]), image_size)
-        scores = sigmoid(logits[i, idx])
-        keep = remove_small_boxes(boxes, min_size)
-        boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
-        keep = batched_nms(boxes, scores, lvl, nms_thresh)[:post_nms_topk]
-        out.append((boxes[keep].astype(np.float32), scores[keep].astype(np.float32)))
+    for i in range(N):
+        mine = kept[image[kept] == i][:post_nms_topk]  # still best first
+        out.append((boxes[mine].astype(np.float32), scores[mine].astype(np.float32)))
     return out
 
 
@@ -174,6 +182,7 @@ class RPN(Module):
         Args:
             features: list of (N, C, H_l, W_l) maps, finest first.
             anchors: list of (H_l * W_l * A, 4) anchors per level.
+            image_size: (H, W), or one (h, w) per image: proposals are clipped to it.
             gt_boxes: list of N (G_i, 4) arrays; needed when ``training``.
             rng: numpy Generator for anchor sampling (training only).
 

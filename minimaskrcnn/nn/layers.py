@@ -26,6 +26,9 @@ from numba import njit
 
 from minimaskrcnn.nn.init import init_weight, zeros
 from minimaskrcnn.nn.module import Module
+from minimaskrcnn.ops.group_norm import group_norm_backward, group_norm_forward
+from minimaskrcnn.ops.relu import relu_backward, relu_forward
+from minimaskrcnn.ops.linear import linear_backward, linear_forward
 from minimaskrcnn.ops.conv import (
     conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
 )
@@ -142,17 +145,18 @@ class Linear(Module):
         _check_input("x", x, 2, w.dtype)
         if x.shape[1] != w.shape[1]:
             raise ValueError(f"x has {x.shape[1]} features but the layer expects {w.shape[1]}")
-        out = x @ w.T  # (N, out)
+        out = linear_forward(x, w)  # x @ w.T: (N, in) @ (in, out) -> (N, out)
         if "bias" in self.params:
             out += self.params["bias"]
         return out, x
 
     def backward(self, dout, cache):
         x = cache
-        self.grads["weight"] += dout.T @ x  # (out, in)
+        dx, dw = linear_backward(dout, x, self.params["weight"])  # dout @ w, dout.T @ x
+        self.grads["weight"] += dw  # (out, in)
         if "bias" in self.params:
             self.grads["bias"] += dout.sum(axis=0)
-        return dout @ self.params["weight"]  # (N, in)
+        return dx  # (N, in)
 
     def __repr__(self):
         out_f, in_f = self.params["weight"].shape
@@ -163,11 +167,13 @@ class ReLU(Module):
     """``max(x, 0)``, any shape. The gradient passes where the output is positive."""
 
     def forward(self, x):
-        out = np.maximum(x, 0)
+        out = relu_forward(x)  # max(x, 0), see ops/relu.py
         return out, out
 
     def backward(self, dout, cache):
-        return dout * (cache > 0)
+        if dout.shape != cache.shape:
+            raise ValueError(f"dout must have the forward output's shape {cache.shape}, got {dout.shape}")
+        return relu_backward(dout, cache)  # dout where the output is positive
 
 
 class Flatten(Module):
@@ -301,31 +307,14 @@ class GroupNorm(Module):
         if not isinstance(x, np.ndarray) or x.ndim < 2 or x.shape[1] != gamma.size:
             raise ValueError(f"x must have shape (N, {gamma.size}, ...), got {np.shape(x)}")
         _check_input("x", x, x.ndim, gamma.dtype)
-        N, G = x.shape[0], self.num_groups
-        M = int(np.prod(x.shape[1:])) // G
-        xg = x.reshape(N, G, M)  # (N, G, M = C/G * H * W); N may be 0
-        mean = xg.mean(axis=2, keepdims=True)
-        centered = xg - mean
-        inv_std = 1.0 / np.sqrt((centered * centered).mean(axis=2, keepdims=True) + self.eps)  # (N, G, 1)
-        xhat = (centered * inv_std).reshape(x.shape)
-        bshape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel broadcast (1, C, 1, 1)
-        out = xhat * gamma.reshape(bshape) + self.params["bias"].reshape(bshape)
-        return out, (xhat, inv_std, bshape)
+        # (N, C, ...) -> same shape; cache (xhat, inv_std (N, G)). The formulas: ops/group_norm.py
+        return group_norm_forward(x, gamma, self.params["bias"], self.num_groups, self.eps)
 
     def backward(self, dout, cache):
-        xhat, inv_std, bshape = cache
-        axes = (0,) + tuple(range(2, dout.ndim))
-        self.grads["weight"] += (dout * xhat).sum(axis=axes)
-        self.grads["bias"] += dout.sum(axis=axes)
-        N, G = dout.shape[0], self.num_groups
-        M = int(np.prod(dout.shape[1:])) // G
-        dxhat = (dout * self.params["weight"].reshape(bshape)).reshape(N, G, M)  # (N, G, M)
-        xh = xhat.reshape(N, G, M)
-        # d/dx of (x - mean) * inv_std, per group of M values:
-        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-        dx = inv_std * (dxhat - dxhat.mean(axis=2, keepdims=True)
-                        - xh * (dxhat * xh).mean(axis=2, keepdims=True))
-        return dx.reshape(dout.shape)
+        dx, dgamma, dbeta = group_norm_backward(dout, cache, self.params["weight"], self.num_groups)
+        self.grads["weight"] += dgamma
+        self.grads["bias"] += dbeta
+        return dx
 
     def __repr__(self):
         return f"GroupNorm({self.num_groups}, {self.params['weight'].size}, eps={self.eps})"

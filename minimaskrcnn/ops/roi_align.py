@@ -58,7 +58,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, uint64
 
 from minimaskrcnn.ops._roi_inputs import (
     check_features,
@@ -68,8 +68,8 @@ from minimaskrcnn.ops._roi_inputs import (
     check_rois,
     check_sampling_ratio,
     check_spatial_scale,
-    threads_for,
 )
+from minimaskrcnn.ops import tiles
 from minimaskrcnn.ops.bilinear import bilinear_interpolate_naive, linear_weights
 
 
@@ -239,20 +239,22 @@ def _axis_table(start, bin_size, n_bins, grid, size, T):
     return low, high, w_low, w_high
 
 
-@njit(cache=True, parallel=True)
-def _roi_align_forward_kernel(features, rois, ph, pw, spatial_scale, sampling_ratio, aligned,
+@njit(cache=True, nogil=True)
+def _roi_align_forward_kernel(features, rois, k0, k1, ph, pw, spatial_scale, sampling_ratio, aligned,
                               use_max, out):
-    """features (N, H, W, C) channels-last, rois (K, 5) -> fills out (K, C, ph, pw)."""
+    """RoIs k0..k1-1: features (N, H, W, C) channels-last, rois (K, 5) -> fills out[k0:k1] (K, C, ph, pw)."""
     _, H, W, C = features.shape
     T = features.dtype.type
-    for k in prange(rois.shape[0]):  # RoIs are independent
+    nc = uint64(C)  # unsigned channel index: no wrap-around check, so the channel loops vectorise
+    res = np.empty((ph * pw, C), dtype=features.dtype)  # one RoI's bins, channels-last
+    for k in range(k0, k1):  # RoIs are independent
         b = int(rois[k, 0])
         y1, x1, bin_h, bin_w, gh, gw = _geometry_kernel(rois[k], ph, pw, spatial_scale,
                                                         sampling_ratio, aligned, T)
         y_low, y_high, hy, ly = _axis_table(y1, bin_h, ph, gh, H, T)  # (ph * gh,)
         x_low, x_high, hx, lx = _axis_table(x1, bin_w, pw, gw, W, T)  # (pw * gw,)
         count = T(max(gh * gw, 1))
-        res = np.zeros((ph * pw, C), dtype=features.dtype)  # this RoI's bins, channels-last
+        res[:] = 0
         for i in range(ph):
             for j in range(pw):
                 acc = res[i * pw + j]  # (C,)
@@ -263,15 +265,17 @@ def _roi_align_forward_kernel(features, rois, ph, pw, spatial_scale, sampling_ra
                         f2 = features[b, y_low[sy], x_high[sx]]
                         f3 = features[b, y_high[sy], x_low[sx]]
                         f4 = features[b, y_high[sy], x_high[sx]]
-                        first = sy == i * gh and sx == j * gw
-                        for c in range(C):
-                            v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
-                            if not use_max:
-                                acc[c] += v
-                            elif first or v > acc[c]:
-                                acc[c] = v
+                        if not use_max:
+                            for c in range(nc):
+                                acc[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+                        else:
+                            first = sy == i * gh and sx == j * gw
+                            for c in range(nc):
+                                v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+                                if first or v > acc[c]:
+                                    acc[c] = v
                 if not use_max:
-                    for c in range(C):
+                    for c in range(nc):
                         acc[c] = acc[c] / count
         for c in range(C):  # (ph * pw, C) -> (C, ph, pw)
             for i in range(ph):
@@ -279,75 +283,78 @@ def _roi_align_forward_kernel(features, rois, ph, pw, spatial_scale, sampling_ra
                     out[k, c, i, j] = res[i * pw + j, c]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _roi_align_backward_kernel(grad_output, features, rois, spatial_scale, sampling_ratio,
-                               aligned, use_max, n_blocks, grad):
-    """Accumulates into grad (N, H, W, C), channels-last and zeroed.
+                               aligned, use_max, c0, c1, grad):
+    """Accumulates channels c0..c1-1 of grad (N, H, W, C), channels-last and zeroed.
 
-    Parallel over blocks of channels: each thread owns its channels of grad, so
-    no two threads ever add into the same element, and RoIs are visited in
-    order. features (N, H, W, C) is read in max mode only, to find the winners.
+    Called once per block of channels (``ops/tiles.py`` runs the blocks on all
+    threads): each call owns its channels of grad, so no two threads ever add
+    into the same element, and RoIs are visited in order. features (N, H, W, C)
+    is read in max mode only, to find the winners.
     """
     _, H, W, C = grad.shape
     K, _, ph, pw = grad_output.shape
     T = grad.dtype.type
-    for blk in prange(n_blocks):
-        c0, c1 = blk * C // n_blocks, (blk + 1) * C // n_blocks
-        g = np.empty(c1 - c0, dtype=grad.dtype)  # this bin's upstream gradient
-        share = np.empty(c1 - c0, dtype=grad.dtype)  # what one sample passes on
-        best = np.empty(c1 - c0, dtype=grad.dtype)  # max mode: best value so far
-        winner = np.zeros(c1 - c0, dtype=np.int64)  # max mode: which sample it was
-        for k in range(K):
-            b = int(rois[k, 0])
-            y1, x1, bin_h, bin_w, gh, gw = _geometry_kernel(rois[k], ph, pw, spatial_scale,
-                                                            sampling_ratio, aligned, T)
-            y_low, y_high, hy, ly = _axis_table(y1, bin_h, ph, gh, H, T)
-            x_low, x_high, hx, lx = _axis_table(x1, bin_w, pw, gw, W, T)
-            count = T(max(gh * gw, 1))
-            for i in range(ph):
-                for j in range(pw):
-                    for c in range(c0, c1):
-                        g[c - c0] = grad_output[k, c, i, j]
-                    if use_max:  # pass 1: every channel's winning sample (first maximum)
-                        s = 0
-                        for sy in range(i * gh, (i + 1) * gh):
-                            for sx in range(j * gw, (j + 1) * gw):
-                                w1, w2, w3, w4 = hy[sy] * hx[sx], hy[sy] * lx[sx], ly[sy] * hx[sx], ly[sy] * lx[sx]
-                                f1 = features[b, y_low[sy], x_low[sx], c0:c1]  # (c1 - c0,) rows
-                                f2 = features[b, y_low[sy], x_high[sx], c0:c1]
-                                f3 = features[b, y_high[sy], x_low[sx], c0:c1]
-                                f4 = features[b, y_high[sy], x_high[sx], c0:c1]
-                                for c in range(c1 - c0):
-                                    v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
-                                    if s == 0 or v > best[c]:
-                                        best[c], winner[c] = v, s
-                                s += 1
-                    else:
-                        for c in range(c1 - c0):
-                            share[c] = g[c] / count
-                    s = 0  # pass 2: each sample hands its share to its four neighbours
+    nc = uint64(c1 - c0)  # unsigned: the channel loops vectorise
+    g = np.empty(c1 - c0, dtype=grad.dtype)  # this bin's upstream gradient
+    share = np.empty(c1 - c0, dtype=grad.dtype)  # what one sample passes on
+    best = np.empty(c1 - c0, dtype=grad.dtype)  # max mode: best value so far
+    winner = np.zeros(c1 - c0, dtype=np.int64)  # max mode: which sample it was
+    for k in range(K):
+        b = int(rois[k, 0])
+        y1, x1, bin_h, bin_w, gh, gw = _geometry_kernel(rois[k], ph, pw, spatial_scale,
+                                                        sampling_ratio, aligned, T)
+        y_low, y_high, hy, ly = _axis_table(y1, bin_h, ph, gh, H, T)
+        x_low, x_high, hx, lx = _axis_table(x1, bin_w, pw, gw, W, T)
+        count = T(max(gh * gw, 1))
+        for i in range(ph):
+            for j in range(pw):
+                for c in range(c0, c1):
+                    g[c - c0] = grad_output[k, c, i, j]
+                if use_max:  # pass 1: every channel's winning sample (first maximum)
+                    s = 0
                     for sy in range(i * gh, (i + 1) * gh):
                         for sx in range(j * gw, (j + 1) * gw):
                             w1, w2, w3, w4 = hy[sy] * hx[sx], hy[sy] * lx[sx], ly[sy] * hx[sx], ly[sy] * lx[sx]
-                            if use_max:  # only where this sample won
-                                for c in range(c1 - c0):
-                                    share[c] = g[c] if winner[c] == s else T(0)
-                            r1 = grad[b, y_low[sy], x_low[sx], c0:c1]  # (c1 - c0,) rows
-                            r2 = grad[b, y_low[sy], x_high[sx], c0:c1]
-                            r3 = grad[b, y_high[sy], x_low[sx], c0:c1]
-                            r4 = grad[b, y_high[sy], x_high[sx], c0:c1]
-                            for c in range(c1 - c0):  # one loop per row, as rows
-                                r1[c] += w1 * share[c]  # coincide at the border
-                            for c in range(c1 - c0):
-                                r2[c] += w2 * share[c]
-                            for c in range(c1 - c0):
-                                r3[c] += w3 * share[c]
-                            for c in range(c1 - c0):
-                                r4[c] += w4 * share[c]
+                            f1 = features[b, y_low[sy], x_low[sx], c0:c1]  # (c1 - c0,) rows
+                            f2 = features[b, y_low[sy], x_high[sx], c0:c1]
+                            f3 = features[b, y_high[sy], x_low[sx], c0:c1]
+                            f4 = features[b, y_high[sy], x_high[sx], c0:c1]
+                            for c in range(nc):
+                                v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+                                if s == 0 or v > best[c]:
+                                    best[c], winner[c] = v, s
                             s += 1
+                else:
+                    for c in range(nc):
+                        share[c] = g[c] / count
+                s = 0  # pass 2: each sample hands its share to its four neighbours
+                for sy in range(i * gh, (i + 1) * gh):
+                    for sx in range(j * gw, (j + 1) * gw):
+                        w1, w2, w3, w4 = hy[sy] * hx[sx], hy[sy] * lx[sx], ly[sy] * hx[sx], ly[sy] * lx[sx]
+                        if use_max:  # only where this sample won
+                            for c in range(nc):
+                                share[c] = g[c] if winner[c] == s else T(0)
+                        r1 = grad[b, y_low[sy], x_low[sx], c0:c1]  # (c1 - c0,) rows
+                        r2 = grad[b, y_low[sy], x_high[sx], c0:c1]
+                        r3 = grad[b, y_high[sy], x_low[sx], c0:c1]
+                        r4 = grad[b, y_high[sy], x_high[sx], c0:c1]
+                        for c in range(nc):  # one loop per row, as rows
+                            r1[c] += w1 * share[c]  # coincide at the border
+                        for c in range(nc):
+                            r2[c] += w2 * share[c]
+                        for c in range(nc):
+                            r3[c] += w3 * share[c]
+                        for c in range(nc):
+                            r4[c] += w4 * share[c]
+                        s += 1
 
 
 # --------------------------------------------------------------------------- public API
+GEMM_EQUIVALENT = 40.0  # one sample x channel takes about as long as this many GEMM flops (for tiles.run)
+
+
 def _work(rois, out_shape, spatial_scale, sampling_ratio) -> float:
     """Bilinear samples times channels: the inner-loop count of a call."""
     K, C, ph, pw = out_shape
@@ -383,9 +390,12 @@ def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1,
     out = np.zeros((len(rois), features.shape[1], ph, pw), dtype=features.dtype)  # (K, C, ph, pw)
     if len(rois) and features.shape[1]:
         nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C)
-        with threads_for(_work(rois, out.shape, spatial_scale, sampling_ratio)):
-            _roi_align_forward_kernel(nhwc, rois, ph, pw, spatial_scale, sampling_ratio, aligned,
-                                      mode == "max", out)
+        def chunk(slot, i, ks):  # blocks of RoIs on every thread (ops/tiles.py)
+            _roi_align_forward_kernel(nhwc, rois, ks[0], ks[1], ph, pw, spatial_scale, sampling_ratio,
+                                      aligned, mode == "max", out)
+
+        work = _work(rois, out.shape, spatial_scale, sampling_ratio)
+        tiles.run(chunk, tiles.split(len(rois), int(work), min_size=1 << 18), flops=GEMM_EQUIVALENT * work)
     return out
 
 
@@ -414,7 +424,15 @@ def roi_align_backward(grad_output, features, rois, output_size, spatial_scale=1
     nhwc = (np.ascontiguousarray(features.transpose(0, 2, 3, 1)) if use_max
             else np.zeros((1, 1, 1, C), dtype=features.dtype))
     grad = np.zeros((N, H, W, C), dtype=features.dtype)  # channels-last accumulator
-    with threads_for(2 * _work(rois, grad_output.shape, spatial_scale, sampling_ratio)) as n:
+    work = 2 * _work(rois, grad_output.shape, spatial_scale, sampling_ratio)
+    # one block of channels per thread: each owns its part of grad (a channel's sum runs over the
+    # RoIs in order whatever the blocks, so the result does not depend on them)
+    n = min(tiles.num_threads(), C) if GEMM_EQUIVALENT * work >= tiles.PARALLEL_MIN_FLOPS else 1
+    blocks = [(C * i // n, C * (i + 1) // n) for i in range(n)]
+
+    def block(slot, i, cs):
         _roi_align_backward_kernel(grad_output, nhwc, rois, spatial_scale, sampling_ratio, aligned,
-                                   use_max, min(n, C), grad)
+                                   use_max, cs[0], cs[1], grad)
+
+    tiles.run(block, blocks, flops=GEMM_EQUIVALENT * work)
     return np.ascontiguousarray(grad.transpose(0, 3, 1, 2))  # (N, C, H, W)

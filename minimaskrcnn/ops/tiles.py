@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-__all__ = ["plan", "run", "num_threads", "buffer", "TILE_BYTES", "MIN_TILE_PIXELS", "MIN_TILES", "PARALLEL_MIN_FLOPS"]
+__all__ = ["plan", "split", "run", "num_threads", "buffer", "TILE_BYTES", "MIN_TILE_PIXELS", "MIN_TILES", "PARALLEL_MIN_FLOPS"]
 
 TILE_BYTES = 2 << 20  # aim for column matrices of about 2 MiB (they stay in cache; measured best)
 MIN_TILE_PIXELS = 256  # but never fewer pixels than this, or the GEMMs get inefficient
@@ -82,6 +82,17 @@ def plan(N: int, rows: int, width: int, col_rows: int, itemsize: int, bands: boo
         n_tiles = even
     edges = [N * t // n_tiles for t in range(n_tiles + 1)]
     return [(edges[t], edges[t + 1], 0, rows) for t in range(n_tiles)]
+
+
+def split(n: int, size: int, min_size: int = 1 << 16) -> list[tuple[int, int]]:
+    """Cut ``n`` independent items of ``size`` values in all into equal ranges ``(lo, hi)``.
+
+    ``MIN_TILES`` ranges (fewer if that would leave under ``min_size`` values in
+    a range, or fewer items than that): the plan for kernels that loop over
+    independent items (GroupNorm's groups, RoIs), which ``run`` then spreads on the threads.
+    """
+    parts = max(1, min(MIN_TILES, n, size // max(1, min_size)))
+    return [(n * p // parts, n * (p + 1) // parts) for p in range(parts)]
 
 
 # ----------------------------------------------------------------------------
