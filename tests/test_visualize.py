@@ -2,10 +2,12 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
 
 from minimaskrcnn.datasets import ShapesDataset
-from minimaskrcnn.visualize import (draw_anchors, draw_boxes, draw_instances, draw_mask_targets, draw_proposals,
+from minimaskrcnn.visualize.style import class_color
+from minimaskrcnn.visualize import (ROLE_STYLES, draw_anchors, draw_boxes, draw_instances, draw_mask_targets, draw_proposals,
                                     draw_sampled_rois, format_log, log, to_display_image)
 
 
@@ -39,6 +41,11 @@ def test_draw_instances(sample):
     assert texts[0] == f"{names[sample['labels'][0] - 1]} 0.90"
     x1, y1, x2, y2 = sample["boxes"][0]
     assert rectangles(ax)[0].get_bbox().bounds == pytest.approx((x1, y1, x2 - x1, y2 - y1))
+    # coloured by class: two instances of one class share a colour, and so do masks and boxes
+    for k, rect in enumerate(rectangles(ax)):
+        assert rect.get_edgecolor()[:3] == pytest.approx(to_rgb(class_color(sample["labels"][k])))
+        np.testing.assert_allclose(overlay[sample["masks"][k], :3], [to_rgb(class_color(sample["labels"][k]))] *
+                                   int(sample["masks"][k].sum()))
 
 
 def test_draw_instances_on_given_axes_without_masks_or_scores(sample):
@@ -66,7 +73,24 @@ def test_box_roles_and_stage_pictures(sample):
     labels = np.array([0, 2] * 15)
     fig = draw_sampled_rois(image, rois, labels)
     assert "15 positive, 15 negative" in fig.axes[0].get_title()
-    assert [p.get_edgecolor()[:3] for p in rectangles(fig.axes[0])][:2] == [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0)]
+    role_rgb = [to_rgb(ROLE_STYLES[r]["edgecolor"]) for r in ("negative", "positive")]
+    assert [p.get_edgecolor()[:3] for p in rectangles(fig.axes[0])][:2] == role_rgb
+
+
+def test_draw_cell_anchors_draws_every_centre_and_the_chosen_cells(sample):
+    from minimaskrcnn.model.anchors import generate_anchors
+    from minimaskrcnn.visualize import draw_cell_anchors
+
+    anchors = generate_anchors((4, 5), 16, (32.0,), (0.5, 1.0, 2.0))  # (4 * 5 * 3, 4)
+    fig = draw_cell_anchors(sample["image"], anchors, 3, (4, 5), [(0, 0), (3, 4)])
+    ax = fig.axes[0]
+    centres = ax.lines[0].get_xydata()
+    assert len(centres) == 20 and tuple(centres[-1]) == (4 * 16, 3 * 16)  # (x, y) of cell (3, 4)
+    drawn = np.array([r.get_bbox().bounds for r in rectangles(ax)])  # (x, y, w, h)
+    chosen = np.concatenate([anchors[0:3], anchors[(3 * 5 + 4) * 3:(3 * 5 + 4) * 3 + 3]])
+    np.testing.assert_allclose(drawn, np.c_[chosen[:, :2], chosen[:, 2:] - chosen[:, :2]], rtol=1e-6)
+    with pytest.raises(ValueError, match="anchors"):
+        draw_cell_anchors(sample["image"], anchors[:-1], 3, (4, 5), [(0, 0)])
 
 
 def test_draw_mask_targets(sample):

@@ -41,6 +41,18 @@ def test_draw_targets_and_heatmaps(sample):
     plt.close(fig)
 
 
+def test_keypoint_legend_names_every_colour():
+    from minimaskrcnn.visualize.keypoints import SIDE_COLORS, keypoint_legend
+
+    fig, ax = plt.subplots()
+    legend = keypoint_legend(ax)
+    assert [t.get_text() for t in legend.get_texts()] == ["left keypoint", "right keypoint", "centre keypoint",
+                                                         "hidden (v = 1)"]
+    assert [h.get_markerfacecolor() for h in legend.legend_handles[:3]] == [SIDE_COLORS[s] for s in
+                                                                           ("left", "right", "centre")]
+    plt.close(fig)
+
+
 def test_bad_inputs(sample):
     with pytest.raises(ValueError, match="keypoints"):
         draw_keypoints(sample["image"], np.zeros((2, 9, 2)))

@@ -6,11 +6,17 @@ contents of ``data/ablations.json``): ``{"runs": [{"variant", "seed",
 
 * ``comparison_rows``: the numbers behind the plot, one row per (comparison,
   variant), in AP points (x100), ``None`` where a variant was not run;
-* ``plot_comparisons``: one panel per comparison of ``COMPARISONS``, two bars
-  per row: ours (mean ± std over seeds) and the paper's COCO mask AP.
-  ``relative=True`` plots each row minus its comparison's *reference* row (the
-  paper's choice, listed last: sigmoid, RoIAlign-avg, FCN, class-specific),
-  which is what an ablation claims: how much worse each alternative is.
+* ``plot_comparisons``: one column per comparison of ``COMPARISONS``; the top
+  row holds our bars (mean ± std over seeds), the bottom row the paper's COCO
+  mask AP, each row on its **own axis**: toy-shape AP and COCO AP are different
+  quantities and are never drawn on one scale. ``relative=True`` plots each
+  row minus its comparison's *reference* row (the paper's choice, listed last:
+  sigmoid, RoIAlign-avg, FCN, class-specific), which is what an ablation
+  claims: how much worse each alternative is — compare the *signs*, not the
+  sizes. ``paper=False`` leaves out the paper's row;
+* ``difference``: one variant minus the baseline in our runs, with the combined
+  spread over seeds; ``verdict`` says in words how it compares with the paper's
+  difference, so a notebook states a measured effect without hard-coding it.
 
 The paper's figures are always *mask AP on COCO*; with another ``metric``
 (e.g. AP75 or box AP) only our bars change.
@@ -21,7 +27,8 @@ import numpy as np
 
 from minimaskrcnn.ablations import COMPARISONS, METRICS, summarize
 
-OURS_COLOR, PAPER_COLOR = "tab:blue", "0.65"
+OURS_COLOR, PAPER_COLOR = "#0072B2", "0.55"
+FONT = 10
 
 
 def _check_metric(metric) -> tuple[str, str]:
@@ -54,54 +61,90 @@ def comparison_rows(data: dict, metric=("segm", "AP")) -> list[tuple[str, list[d
     return out
 
 
-def plot_comparisons(data: dict, metric=("segm", "AP"), relative: bool = False, title: str | None = None):
-    """One panel per comparison: our mean ± std (blue, x100) beside the paper's mask AP (grey).
+def difference(data: dict, variant: str, reference: str = "baseline", metric=("segm", "AP")):
+    """``(ours - reference, spread)`` in AP points (x100), or ``None`` if either was not run.
 
+    spread = sqrt(std_variant² + std_reference²), the combined standard
+    deviation over seeds (0 with a single seed).
+    """
+    metric = _check_metric(metric)
+    summary = summarize(data)
+    if variant not in summary or reference not in summary:
+        return None
+    (a, sa), (b, sb) = summary[variant][metric], summary[reference][metric]
+    return 100 * (a - b), 100 * float(np.hypot(sa, sb))
+
+
+def verdict(ours: float, spread: float, paper: float) -> str:
+    """A difference of ours against the paper's, in words.
+
+    Clearly measured only when ``|ours| > 2 * spread`` (and there is a spread:
+    a single seed gives none); then "same direction as the paper" (with
+    "larger" / "smaller" than the paper's difference) or "OPPOSITE to the paper".
+    """
+    if spread == 0:
+        return "a single seed: no spread to judge by"
+    if abs(ours) <= 2 * spread:
+        return "within the noise of the seeds"
+    if np.sign(ours) != np.sign(paper):
+        return "OPPOSITE to the paper"
+    return f"same direction as the paper, {'larger' if abs(ours) > abs(paper) else 'smaller'} than its {paper:+.1f}"
+
+
+def plot_comparisons(data: dict, metric=("segm", "AP"), relative: bool = False, title: str | None = None,
+                     paper: bool = True):
+    """One column per comparison: our mean ± std (blue) above, the paper's COCO mask AP (grey) below.
+
+    The two rows have separate y axes (toy AP and COCO AP do not compare).
     ``relative=True``: every bar minus the same comparison's reference row
     (the last one), so the reference is 0 and an alternative that hurts is
     negative. A variant without runs gets no bar and the words "not run"
     (and, when relative, so does every row of a comparison whose reference
-    is missing). Returns the figure.
+    is missing). Returns the figure (10 inches wide).
     """
     import matplotlib.pyplot as plt
 
     groups = comparison_rows(data, metric)
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.1 * len(groups), 3.6),
+    nrows = 2 if paper else 1
+    fig, axes = plt.subplots(nrows, len(groups), figsize=(10, 2.9 * nrows + 0.9), squeeze=False, sharey="row",
                              gridspec_kw=dict(width_ratios=[len(rows) for _, rows in groups]))
-    width = 0.38
-    for ax, (name, rows) in zip(np.atleast_1d(axes), groups):
+    width = 0.6
+    iou_type, key = metric
+    what = f"{'mask' if iou_type == 'segm' else 'box'} {key}"
+    for col, (name, rows) in enumerate(groups):
+        ours_ax = axes[0, col]
         ref_ours, ref_paper = rows[-1]["mean"], rows[-1]["paper"]
         for i, row in enumerate(rows):
-            paper = row["paper"] - ref_paper if relative else row["paper"]
-            ax.bar(i + width / 2, paper, width, color=PAPER_COLOR, label="paper (COCO mask AP)")
             ours = row["mean"]
             if ours is not None and relative:
                 ours = None if ref_ours is None else ours - ref_ours
             if ours is None:
-                ax.text(i - width / 2, 0, "not run", rotation=90, ha="center", va="bottom", fontsize=8,
-                        color=OURS_COLOR)
+                ours_ax.text(i, 0, "not run", rotation=90, ha="center", va="bottom", fontsize=FONT,
+                             color=OURS_COLOR)
                 continue
-            ax.bar(i - width / 2, ours, width, yerr=row["std"], capsize=3, color=OURS_COLOR,
-                   label=f"ours (mean ± std, {row['n']} seed{'s' if row['n'] != 1 else ''})")
-        ax.set_xticks(range(len(rows)), [r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
-        ax.set_xlim(-0.7, len(rows) - 0.3)
-        ax.set_title(name, fontsize=10)
-        ax.axhline(0, color="black", lw=0.8)
+            ours_ax.bar(i, ours, width, yerr=row["std"], capsize=4, color=OURS_COLOR)
+        ours_ax.set_title(name, fontsize=FONT + 1)
+        if paper:
+            paper_ax = axes[1, col]
+            for i, row in enumerate(rows):
+                paper_ax.bar(i, row["paper"] - ref_paper if relative else row["paper"], width, color=PAPER_COLOR)
+        for ax in axes[:, col]:
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_xlim(-0.6, len(rows) - 0.4)
+            ax.tick_params(labelsize=FONT)
+            ax.set_xticks(range(len(rows)), [r["label"] for r in rows] if ax is axes[-1, col] else [],
+                          rotation=30, ha="right", fontsize=FONT)
         if not relative:
-            ax.set_ylim(0, 100)
-    first = np.atleast_1d(axes)[0]
-    iou_type, key = metric
-    what = f"{'mask' if iou_type == 'segm' else 'box'} {key}"
-    first.set_ylabel(f"{what} − reference row (points)" if relative else f"{what} (points, x100)")
-    handles, labels = [], []
-    for ax in np.atleast_1d(axes):  # one legend entry per distinct label, from whichever panel has it
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=max(len(labels), 1),
-               fontsize=8, frameon=False)
-    fig.suptitle(title or f"ours: {what}" + (", relative to the paper's choice" if relative else ""),
-                 y=0.02, va="bottom", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+            ours_ax.set_ylim(0, 100)
+            if paper:
+                axes[1, col].set_ylim(0, 40)
+    n = sorted({r["n"] for _, rows in groups for r in rows if r["n"]})
+    seeds = f"mean ± std, {'/'.join(map(str, n))} seed{'s' if n != [1] else ''}" if n else "no runs"
+    minus = " − reference" if relative else ""
+    axes[0, 0].set_ylabel(f"ours: toy {what}{minus}\n(points; {seeds})", fontsize=FONT)
+    if paper:
+        axes[1, 0].set_ylabel(f"paper: COCO mask AP{minus}\n(points)", fontsize=FONT)
+    fig.suptitle(title or (f"{what}: each alternative relative to the paper's choice (0)" if relative
+                           else f"{what}; the paper's COCO figures below, on their own axis"), fontsize=FONT + 2)
+    fig.tight_layout()
     return fig

@@ -7,23 +7,33 @@ matplotlib Figure; none calls ``plt.show()``. Images may be (H, W, 3) or
 (K, 5) with the batch index first. Labels: 0 is background, 1..K the classes,
 named by ``class_names[label - 1]``.
 
-* ``draw_instances``: translucent masks, boxes, class names and scores
-* ``draw_boxes``: boxes styled by role ("gt", "anchor", "proposal", "positive", "negative", "box")
+* ``draw_instances``: translucent masks, boxes, class names and scores, coloured by class
+* ``draw_boxes``: boxes styled by role ("gt", "anchor", "proposal", "positive", "negative", "ignored", "box")
 * ``draw_anchors``, ``draw_proposals``, ``draw_sampled_rois``: the RPN and RoI-head stages
+* ``draw_cell_anchors``: the cell centres of one feature map and the anchors of a few cells
 * ``draw_mask_targets``: each RoI's crop beside its m x m mask target
+
+Colours come from ``visualize.style``: a class has the same colour wherever it
+is drawn (``CLASS_COLORS[label]``), and every line or caption over an image has
+a dark outline so it stays visible on any background.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from minimaskrcnn.visualize.style import FONT, ROLE_COLORS, class_color, class_legend, halo, text_color_on
+
 ROLE_STYLES = {
-    "gt": dict(edgecolor="white", linewidth=2.0, linestyle="-"),
-    "anchor": dict(edgecolor="tab:cyan", linewidth=0.6, linestyle="-"),
-    "proposal": dict(edgecolor="tab:orange", linewidth=1.0, linestyle="-"),
-    "positive": dict(edgecolor="lime", linewidth=1.2, linestyle="-"),
-    "negative": dict(edgecolor="red", linewidth=0.8, linestyle="--"),
-    "box": dict(edgecolor="yellow", linewidth=1.2, linestyle="-"),
+    "gt": dict(edgecolor=ROLE_COLORS["gt"], linewidth=2.5, linestyle="-"),
+    "anchor": dict(edgecolor=ROLE_COLORS["anchor"], linewidth=1.2, linestyle="-"),
+    "proposal": dict(edgecolor=ROLE_COLORS["proposal"], linewidth=1.5, linestyle="-"),
+    "positive": dict(edgecolor=ROLE_COLORS["positive"], linewidth=2.0, linestyle="-"),
+    "negative": dict(edgecolor=ROLE_COLORS["negative"], linewidth=1.5, linestyle="--"),
+    "ignored": dict(edgecolor=ROLE_COLORS["ignored"], linewidth=1.2, linestyle=":"),
+    "box": dict(edgecolor=ROLE_COLORS["box"], linewidth=2.0, linestyle="-"),
 }
+ROLE_LABELS = {"gt": "ground truth", "anchor": "anchor", "proposal": "proposal", "positive": "positive",
+               "negative": "negative", "ignored": "ignored", "box": "box"}
 
 
 def to_display_image(image) -> np.ndarray:
@@ -43,7 +53,8 @@ def to_display_image(image) -> np.ndarray:
 
 
 def instance_colors(n: int) -> np.ndarray:
-    """n distinct RGB colours (n, 3) in [0, 1], the same every call."""
+    """n distinct RGB colours (n, 3) in [0, 1], the same every call (to tell instances apart;
+    ``style.class_color`` colours by class)."""
     import matplotlib
 
     palette = matplotlib.colormaps["tab10"].colors
@@ -58,7 +69,7 @@ def _axes(ax, image, title=None):
     ax.imshow(to_display_image(image), cmap="gray")
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=FONT["title"])
     return ax.figure, ax
 
 
@@ -71,19 +82,33 @@ def _boxes(boxes, name="boxes") -> np.ndarray:
     return boxes[:, -4:]  # RoIs: drop the batch index
 
 
-def _rectangle(ax, box, **style):
+def _rectangle(ax, box, outline: bool = True, **style):
+    """An unfilled box; ``outline`` draws a dark halo under it (visible on any image)."""
     from matplotlib.patches import Rectangle
 
     x1, y1, x2, y2 = box
-    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, **style))
+    patch = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, **style)
+    if outline:
+        patch.set_path_effects(halo(style.get("linewidth", 1.0) + 1.5))
+    ax.add_patch(patch)
+    return patch
+
+
+def _caption(ax, x, y, text, color, va="bottom"):
+    """A caption on a solid box of ``color``, in black or white, whichever reads better."""
+    return ax.text(x, y, text, color=text_color_on(color), fontsize=FONT["small"], va=va, clip_on=True,
+                   bbox=dict(facecolor=color, alpha=0.9, pad=1.5, edgecolor="black", linewidth=0.5))
 
 
 def draw_instances(image, boxes, labels, scores=None, masks=None, class_names=None, ax=None,
-                   alpha: float = 0.45, title=None):
-    """Image with each instance's translucent mask, box and "name score" caption.
+                   alpha: float = 0.45, title=None, legend: bool = False, captions: bool = True):
+    """Image with each instance's translucent mask, box and "name score" caption, coloured by class.
 
     boxes (K, 4), labels (K,) in 1..num_classes, scores (K,) or None,
     masks (K, H, W) bool or None; class_names[label - 1] names a label.
+    ``style.class_color(label)`` colours an instance, so ground truth and
+    predictions of the same class look alike. ``legend`` adds one entry per
+    class drawn; ``captions=False`` leaves out the text (the legend names the colours).
     """
     fig, ax = _axes(ax, image, title)
     boxes = _boxes(boxes)
@@ -93,7 +118,9 @@ def draw_instances(image, boxes, labels, scores=None, masks=None, class_names=No
         raise ValueError(f"boxes, labels, scores, masks: expected {K} of each, got {len(labels)} labels"
                          + (f", {len(scores)} scores" if scores is not None else "")
                          + (f", {len(masks)} masks" if masks is not None else ""))
-    colors = instance_colors(K)
+    from matplotlib.colors import to_rgb
+
+    colors = [to_rgb(class_color(max(int(label), 0))) for label in labels]
     if masks is not None and K:
         masks = np.asarray(masks, dtype=bool)
         overlay = np.zeros(masks.shape[1:] + (4,))  # (H, W, RGBA)
@@ -102,12 +129,15 @@ def draw_instances(image, boxes, labels, scores=None, masks=None, class_names=No
             overlay[masks[k], 3] = alpha
         ax.imshow(overlay)
     for k in range(K):
-        _rectangle(ax, boxes[k], edgecolor=colors[k], linewidth=1.5)
+        _rectangle(ax, boxes[k], edgecolor=colors[k], linewidth=2.0)
+        if not captions:
+            continue
         label = int(labels[k])
         name = class_names[label - 1] if class_names is not None and 1 <= label <= len(class_names) else str(label)
         caption = name if scores is None else f"{name} {float(scores[k]):.2f}"
-        ax.text(boxes[k, 0], boxes[k, 1] - 1, caption, color="white", fontsize=8, va="bottom",
-                bbox=dict(facecolor=colors[k], alpha=0.8, pad=1, edgecolor="none"))
+        _caption(ax, boxes[k, 0], boxes[k, 1] - 1, caption, colors[k])
+    if legend and K and class_names is not None:
+        class_legend(ax, class_names, labels)
     return fig
 
 
@@ -124,13 +154,22 @@ def draw_boxes(image, boxes, roles="box", ax=None, title=None, legend: bool = Tr
     for box, role in zip(boxes, roles):
         _rectangle(ax, box, **ROLE_STYLES[role])
     if legend and boxes.size:
-        from matplotlib.lines import Line2D
-
-        used = [r for r in ROLE_STYLES if r in roles]
-        handles = [Line2D([], [], color=ROLE_STYLES[r]["edgecolor"], linestyle=ROLE_STYLES[r]["linestyle"],
-                          label=f"{r} ({roles.count(r)})") for r in used]
-        ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
+        role_legend(ax, {r: roles.count(r) for r in ROLE_STYLES if r in roles})
     return fig
+
+
+def role_legend(ax, counts: dict, loc="upper right", **kwargs):
+    """A legend for box roles: ``{role: count}`` -> one line per role, "name (count)" (count None: no count)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=ROLE_STYLES[r]["edgecolor"], linestyle=ROLE_STYLES[r]["linestyle"],
+                      linewidth=max(ROLE_STYLES[r]["linewidth"], 2.0), path_effects=halo(3.5),
+                      label=ROLE_LABELS[r] + ("" if n is None else f" ({n})")) for r, n in counts.items()]
+    kwargs.setdefault("fontsize", FONT["small"])
+    kwargs.setdefault("framealpha", 0.85)
+    kwargs.setdefault("facecolor", "0.35")
+    kwargs.setdefault("labelcolor", "white")
+    return ax.legend(handles=handles, loc=loc, **kwargs)
 
 
 def draw_anchors(image, anchors, ax=None, max_anchors: int = 300, gt_boxes=None, title=None):
@@ -142,6 +181,45 @@ def draw_anchors(image, anchors, ax=None, max_anchors: int = 300, gt_boxes=None,
     gt = _boxes(gt_boxes, "gt_boxes") if gt_boxes is not None else np.zeros((0, 4))
     title = title or f"anchors: {len(shown)} of {len(anchors)} shown"
     return draw_boxes(image, np.concatenate([shown, gt]), ["anchor"] * len(shown) + ["gt"] * len(gt), ax, title)
+
+
+def draw_cell_anchors(image, anchors, anchors_per_cell: int, feature_shape, cells, ax=None, title=None):
+    """The centre of every cell of one feature map (white dots) and the anchors of a few ``cells``.
+
+    anchors: (fh * fw * A, 4) for one map, ordered ``(y * fw + x) * A + a``
+    (``generate_anchors``); cells: ``[(y, x), ...]``, each drawn in its own
+    colour with all its A anchors, so the family of shapes of one cell reads
+    apart from the others'.
+    """
+    anchors = _boxes(anchors, "anchors")
+    fh, fw = feature_shape
+    A = int(anchors_per_cell)
+    if len(anchors) != fh * fw * A:
+        raise ValueError(f"anchors: expected fh * fw * A = {fh * fw * A} rows, got {len(anchors)}")
+    fig, ax = _axes(ax, image, title)
+    centres = (anchors[::A, :2] + anchors[::A, 2:]) / 2  # (fh * fw, 2): one per cell
+    ax.plot(centres[:, 0], centres[:, 1], "o", color="white", markersize=3, markeredgecolor="black",
+            markeredgewidth=0.5, label=f"cell centres ({fh} x {fw})")
+    colors = instance_colors(len(cells) + 3)[3:]  # skip the first three: they resemble the class colours
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", color="white", markeredgecolor="black", linestyle="none",
+                      label=f"cell centres ({fh} x {fw})")]
+    drawn = []
+    for (y, x), color in zip(cells, colors):
+        first = (int(y) * fw + int(x)) * A
+        for box in anchors[first:first + A]:
+            _rectangle(ax, box, edgecolor=color, linewidth=2.0)
+            drawn.append(box)
+        handles.append(Line2D([], [], color=color, linewidth=2.0, label=f"the {A} anchors of cell ({y}, {x})"))
+    ax.legend(handles=handles, loc="upper right", fontsize=FONT["small"], framealpha=0.85)
+    H, W = to_display_image(image).shape[:2]
+    drawn = np.array(drawn).reshape(-1, 4)
+    lo = np.minimum(drawn[:, :2].min(axis=0), 0) if len(drawn) else np.zeros(2)
+    hi = np.maximum(drawn[:, 2:].max(axis=0), (W, H)) if len(drawn) else np.array([W, H])
+    ax.set_xlim(lo[0] - 1, hi[0] + 1)  # anchors of border cells stick out of the image
+    ax.set_ylim(hi[1] + 1, lo[1] - 1)
+    return fig
 
 
 def draw_proposals(image, proposals, scores=None, gt_boxes=None, top_k: int = 50, ax=None, title=None):
@@ -196,9 +274,9 @@ def draw_mask_targets(image, rois, mask_targets, labels=None, class_names=None, 
         if labels is not None:
             label = int(np.asarray(labels)[k])
             name = class_names[label - 1] if class_names is not None and 1 <= label <= len(class_names) else str(label)
-        axes[k, 0].set_title(f"RoI {k} {name}".strip(), fontsize=8)
+        axes[k, 0].set_title(f"RoI {k} {name}".strip(), fontsize=FONT["small"])
         axes[k, 1].imshow(targets[k], cmap="gray", vmin=0, vmax=1)
-        axes[k, 1].set_title(f"target {targets.shape[1]}x{targets.shape[2]}", fontsize=8)
+        axes[k, 1].set_title(f"target {targets.shape[1]}x{targets.shape[2]}", fontsize=FONT["small"])
     for a in axes.ravel():
         a.set_axis_off()
     fig.tight_layout()

@@ -10,6 +10,7 @@ rest in white, so a left/right swap shows at a glance.
 * ``draw_keypoints``: skeletons (bones coloured per instance) and keypoints
 * ``draw_keypoint_targets``: an RoI cut into m x m cells and each keypoint's one-hot target cell
 * ``draw_heatmaps``: the m²-way softmax of each keypoint's heatmap, with arg-max and target
+* ``keypoint_legend``: what the keypoint colours and markers mean
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _keypoint_array(keypoints) -> np.ndarray:
 
 
 def draw_keypoints(image, keypoints, skeleton=(), keypoint_names=None, boxes=None, scores: bool = False,
-                   threshold: float = 0.0, ax=None, title=None, marker_size: float = 4.0):
+                   threshold: float = 0.0, ax=None, title=None, marker_size: float = 6.0):
     """Each instance's skeleton and keypoints over the image.
 
     keypoints (G, K, 3) (or (K, 3) for one instance); skeleton: 0-based index
@@ -77,6 +78,25 @@ def draw_keypoints(image, keypoints, skeleton=(), keypoint_names=None, boxes=Non
     return fig
 
 
+def keypoint_legend(ax, hidden: bool = True, loc="lower center", **kwargs):
+    """A legend for ``draw_keypoints``' colours: left, right, centre keypoints (and hollow = hidden).
+
+    ``ax`` may be an Axes or a Figure. Returns the Legend.
+    """
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", linestyle="none", markersize=8, markeredgecolor="black",
+                      markerfacecolor=SIDE_COLORS[side], label=f"{side} keypoint")
+               for side in ("left", "right", "centre")]
+    if hidden:
+        handles.append(Line2D([], [], marker="o", linestyle="none", markersize=8, markeredgecolor="black",
+                              markerfacecolor="none", label="hidden (v = 1)"))
+    kwargs.setdefault("fontsize", 10)
+    kwargs.setdefault("ncol", len(handles))
+    kwargs.setdefault("frameon", False)
+    return ax.legend(handles=handles, loc=loc, **kwargs)
+
+
 def draw_keypoint_targets(image, roi, targets, heatmap_size: int, keypoint_names=None, ax=None,
                           grid: bool = True, title=None):
     """An RoI cut into m x m cells, with each keypoint's one-hot target cell filled.
@@ -110,14 +130,22 @@ def draw_keypoint_targets(image, roi, targets, heatmap_size: int, keypoint_names
     return fig
 
 
-def draw_heatmaps(logits, keypoint_names=None, targets=None, ncols: int = 5, softmax: bool = True):
+def draw_heatmaps(logits, keypoint_names=None, targets=None, ncols: int = 5, softmax: bool = True,
+                  zoom: int | None = None):
     """One panel per keypoint: its m x m heatmap as a softmax over the m² cells.
 
     logits: (K, m, m) heatmap logits of one RoI (``softmax=False``: show them raw).
     targets: (K,) target cell indices (-1 = none), marked with a green square;
-    the arg-max is marked with a red cross. Returns the figure.
+    the arg-max is marked with a red cross (a legend says so). The colours
+    follow the square root of the probability, so a spread-out heatmap shows
+    its spread and not only its peak. ``zoom``: show a ``zoom x zoom`` window
+    of cells around the arg-max and the target instead of the whole grid
+    (a peak of one cell in 56 is otherwise a speck). Returns the figure,
+    at most 10 inches wide.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.colors import PowerNorm
+    from matplotlib.lines import Line2D
 
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 3 or logits.shape[1] != logits.shape[2]:
@@ -131,18 +159,32 @@ def draw_heatmaps(logits, keypoint_names=None, targets=None, ncols: int = 5, sof
         maps = (e / e.sum(axis=1, keepdims=True)).reshape(K, m, m)  # each map sums to 1
     ncols = max(1, min(ncols, K))
     nrows = -(-K // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.3 * nrows), squeeze=False)
+    side = 10.0 / ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(10.0, (side + 0.45) * nrows + 0.5), squeeze=False)
     for k, a in enumerate(axes.ravel()):
         a.set_axis_off()
         if k >= K:
             continue
-        a.imshow(maps[k], cmap="viridis")
+        a.imshow(maps[k], cmap="viridis", norm=PowerNorm(0.5, vmin=0.0, vmax=max(maps[k].max(), 1e-12))
+                 if softmax else None)
         i, j = divmod(int(maps[k].argmax()), m)
-        a.plot(j, i, "x", color="red", markersize=7, markeredgewidth=2)
+        a.plot(j, i, "x", color="red", markersize=10, markeredgewidth=2.5)
+        centre = [(i, j)]
         if targets is not None and targets[k] >= 0:
             ti, tj = divmod(int(targets[k]), m)
-            a.plot(tj, ti, "s", markersize=8, markerfacecolor="none", markeredgecolor="lime", markeredgewidth=1.5)
+            a.plot(tj, ti, "s", markersize=12, markerfacecolor="none", markeredgecolor="lime", markeredgewidth=2)
+            centre.append((ti, tj))
+        if zoom is not None and zoom < m:
+            ci, cj = np.mean(centre, axis=0)
+            half = max(zoom, 2 + int(np.ptp([c[0] for c in centre])), 2 + int(np.ptp([c[1] for c in centre]))) / 2
+            a.set_xlim(cj - half, cj + half)
+            a.set_ylim(ci + half, ci - half)
         peak = f"p={maps[k].max():.2f}" if softmax else f"max={maps[k].max():.1f}"
-        a.set_title(f"{names[k]}\n{peak}", fontsize=8)
-    fig.tight_layout()
+        a.set_title(f"{names[k]}\n{peak}", fontsize=10)
+    fig.legend(handles=[Line2D([], [], marker="x", color="red", markeredgewidth=2.5, linestyle="none",
+                               label="arg-max (the prediction)"),
+                        Line2D([], [], marker="s", color="lime", markerfacecolor="none", markeredgewidth=2,
+                               linestyle="none", label="target cell")],
+               loc="lower center", ncol=2, fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0.5 / ((side + 0.45) * nrows + 0.5), 1, 1))
     return fig

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minimaskrcnn.nn.layers import Conv2d, ConvTranspose2d, Sequential
+from minimaskrcnn.visualize.style import FONT
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,9 @@ def draw_feature_maps(feature, max_maps: int = 8, channels=None, title: str | No
         raise ValueError(f"axes: expected at least {len(channels)}, got {len(axes)}")
     for ax, c in zip(axes, channels):
         ax.imshow(f[c], cmap=cmap)
-        ax.set_title(f"ch {c}", fontsize=8)
+        ax.set_title(f"ch {c}", fontsize=FONT["small"])
         ax.set_axis_off()
     fig = axes[0].figure
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=FONT["title"])
     return fig

@@ -11,7 +11,7 @@ def plot_history(history: list[dict], evaluations: list[dict] | None = None):
     """Loss curves (log scale) and, if given, box/mask AP per evaluation. Returns the figure."""
     evaluations = evaluations or []
     ncols = 2 if evaluations else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 4), squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4), squeeze=False)  # at most 10 in: projector size
     ax = axes[0, 0]
     steps = np.array([row["step"] for row in history])
     for key in LOSS_KEYS:
@@ -22,7 +22,7 @@ def plot_history(history: list[dict], evaluations: list[dict] | None = None):
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_title("training losses")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     if evaluations:
         ax = axes[0, 1]
         es = [e["step"] for e in evaluations]
@@ -34,6 +34,6 @@ def plot_history(history: list[dict], evaluations: list[dict] | None = None):
         ax.set_ylim(0, 1)
         ax.set_xlabel("step")
         ax.set_title("validation AP")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
