@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from minimaskrcnn import checks
+
 from minimaskrcnn.datasets.transforms import resize_and_pad
 
 
@@ -35,7 +37,12 @@ def _to_original(pred: dict, scale: float, original_hw) -> dict:
 
 
 def predict_images(model, images: list, batch_size: int = 8) -> list[dict]:
-    """Predictions for a list of (H, W, 3) uint8 images of any sizes."""
+    """Predictions for a list of (H, W, 3) uint8 images of any sizes (``[]`` for no images)."""
+    checks.integer("batch_size", batch_size, 1)
+    for i, im in enumerate(images):
+        if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3 or im.shape[2] != 3:
+            raise ValueError(f"images[{i}]: expected a (H, W, 3) uint8 RGB array, got {checks.describe(im)}")
+        checks.image_size(f"images[{i}]", im.shape[0], im.shape[1])
     size = model.cfg.image_size
     results = []
     for start in range(0, len(images), batch_size):
