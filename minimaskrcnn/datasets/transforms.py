@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from minimaskrcnn import checks
+
 
 def hflip(sample: dict, flip_perm=None) -> dict:
     """Mirror left-right. A box (x1, x2) becomes (W - x2, W - x1).
@@ -44,9 +46,12 @@ def resize_and_pad(sample: dict, size: int) -> tuple[dict, float]:
     predictions can be mapped back: ``boxes_original = boxes / scale``. Samples
     that are already size x size are returned unchanged (scale 1).
     """
+    checks.integer("size", size, 1)
+    checks.mapping("sample", sample, ("image", "masks", "boxes"))
     H, W = sample["image"].shape[:2]
     if (H, W) == (size, size):
         return sample, 1.0
+    sample = dict(sample, masks=checks.binary_masks("sample['masks']", sample["masks"]))
     scale = size / max(H, W)
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
     image = np.zeros((size, size, 3), dtype=np.uint8)
@@ -71,16 +76,21 @@ def collate(samples: list[dict]):
     Crowd instances (``iscrowd``) are left out of the targets: they mark regions
     the evaluator ignores, not objects to learn.
     """
-    shapes = {s["image"].shape for s in samples}
+    if not isinstance(samples, (list, tuple)) or len(samples) == 0:
+        raise ValueError(f"samples: expected a non-empty list of sample dicts, got {checks.describe(samples)}")
+    for i, s in enumerate(samples):
+        checks.mapping(f"samples[{i}]", s, ("image", "boxes", "labels", "masks"))
+    shapes = {np.shape(s["image"]) for s in samples}
     if len(shapes) != 1:
         raise ValueError(f"samples: images in a batch must share one size, got {sorted(shapes)}")
     images = np.stack([s["image"] for s in samples])
     targets = []
-    for s in samples:
-        keep = ~np.asarray(s.get("iscrowd", np.zeros(len(s["labels"]), bool)), dtype=bool)
+    for i, s in enumerate(samples):
+        keep = ~checks.binary_masks(f"samples[{i}]['iscrowd']",
+                                    s.get("iscrowd", np.zeros(len(s["labels"]), bool))).reshape(-1)
         targets.append({"boxes": np.asarray(s["boxes"], np.float32)[keep],
                         "labels": np.asarray(s["labels"], np.int64)[keep],
-                        "masks": np.asarray(s["masks"], bool)[keep]})
+                        "masks": checks.binary_masks(f"samples[{i}]['masks']", s["masks"])[keep]})
         if s.get("keypoints") is not None:
             targets[-1]["keypoints"] = np.asarray(s["keypoints"], np.float32)[keep]
     return images, targets
