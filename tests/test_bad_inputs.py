@@ -556,7 +556,7 @@ def test_coco_dataset_reads_16_bit_grey_images(tmp_path):
 
 # -- faults during training: kill, Ctrl-C, full disk, read-only output --------------------------------
 
-FAULT_STEPS = 12
+FAULT_STEPS = 8
 
 
 @pytest.fixture(scope="module")
