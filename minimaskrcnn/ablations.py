@@ -127,8 +127,11 @@ def run_ablations(out_json: str, variants=None, seeds=(0, 1, 2), steps: int = 60
 
 def load_results(path: str) -> dict:
     """The stored sweep: {"runs": [...], "steps", "val_images", ...}; ValueError if it is not one."""
-    with open(path) as f:
-        data = json.load(f)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
         raise ValueError(f"{path}: not an ablation results file (expected a JSON object with a 'runs' list)")
     return data

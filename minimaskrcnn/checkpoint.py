@@ -7,7 +7,8 @@ A checkpoint holds named arrays: ``param/<name>`` for every model parameter,
 
 Atomic write: the arrays go to ``<path>.tmp``, are flushed to disk, and the
 temporary file is renamed over ``path`` in one ``os.replace``. A crash or
-Ctrl-C during the write leaves the previous checkpoint untouched.
+Ctrl-C during the write leaves the previous checkpoint untouched; so does a
+full disk or a folder that cannot be written (``OSError`` naming ``path``).
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def atomic_write(path: str, write, mode: str = "wb") -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # disk full, read-only folder, missing folder: name the file, keep the old one
+        message = f"cannot write {path} ({e.strerror or e}); the previous file, if any, is unchanged"
+        raise (type(e)(e.errno, message) if e.errno else type(e)(message)) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

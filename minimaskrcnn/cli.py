@@ -23,9 +23,12 @@ Adding a command takes two functions: ``add_<name>(subparsers)`` builds its
 parser and ends with ``parser.set_defaults(run=run_<name>)``; ``run_<name>(args)
 -> int`` does the work. Append ``add_<name>`` to ``COMMANDS``. Import heavy
 modules inside ``run_<name>`` so that ``--help`` stays instant. A user mistake
-(bad path, bad value) is raised as ``CliError``, ``ValueError`` or ``OSError``:
-``main`` prints ``minimaskrcnn <command>: error: <message>`` and returns 2, with
-no traceback (set MINIMASKRCNN_DEBUG=1 to see one).
+(bad path, bad value) is raised as ``CliError``, ``ValueError``, ``TypeError`` or
+``OSError`` (``MemoryError`` too): ``main`` prints ``minimaskrcnn <command>: error:
+<message>`` and returns 2, with no traceback (set MINIMASKRCNN_DEBUG=1 to see
+one). Commands check that they can write their outputs before any long work,
+and never replace a dataset or a training run without ``--overwrite`` (or
+``--resume`` for a run).
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ class CliError(Exception):
     """A user mistake on the command line: reported in one line, exit code 2."""
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -48,6 +51,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer <= {maximum}, got {value}")
         return value
     return parse
 
@@ -62,19 +67,22 @@ def _add_generator_args(p) -> None:
                    help="number of images to write")
     p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
                    help="random seed; image i is drawn from (S, i) (default: 0)")
-    p.add_argument("--size", type=_int_at_least(16), default=128, metavar="PIXELS",
-                   help="image width and height in pixels, at least 16 (default: 128)")
+    p.add_argument("--size", type=_int_at_least(16, 4096), default=128, metavar="PIXELS",
+                   help="image width and height in pixels, 16 to 4096 (default: 128)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing OUT/annotations.json instead of stopping")
 
 
 def _write_generated(args, make_dataset, write) -> int:
     """Check OUT, generate ``make_dataset(args)`` and write it with ``write(dataset, out)``."""
+    from minimaskrcnn.checks import writable_dir
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CliError(f"OUT {out} exists and is not a directory")
     if (out / "annotations.json").exists() and not args.overwrite:
         raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
+    writable_dir("OUT", out)
     start = time.perf_counter()
     path = write(make_dataset(args), out)
     print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
@@ -147,8 +155,12 @@ def run_evaluate_results(args) -> int:
     from minimaskrcnn.datasets.coco import read_json
     from minimaskrcnn.evaluation import evaluate_coco
 
-    if args.json_out is not None and not Path(args.json_out).resolve().parent.is_dir():
-        raise CliError(f"--json: directory {Path(args.json_out).parent} does not exist")
+    from minimaskrcnn.checks import writable_file
+
+    if args.json_out is not None:
+        if not Path(args.json_out).resolve().parent.is_dir():
+            raise CliError(f"--json: directory {Path(args.json_out).parent} does not exist")
+        writable_file("--json", args.json_out)
     results = read_json(args.results, "RESULTS_JSON")
     has_masks = isinstance(results, list) and any(isinstance(r, dict) and "segmentation" in r for r in results)
     iou_types = ("bbox", "segm") if args.iou_type == "both" else (args.iou_type,)
@@ -287,10 +299,10 @@ def main(argv=None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 0
     try:
         return int(args.run(args) or 0)
-    except (CliError, ValueError, TypeError, OSError) as e:
+    except (CliError, ValueError, TypeError, OSError, MemoryError) as e:
         if os.environ.get("MINIMASKRCNN_DEBUG"):
             raise
-        print(f"minimaskrcnn {args.command}: error: {e}", file=sys.stderr)
+        print(f"minimaskrcnn {args.command}: error: {str(e) or type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"minimaskrcnn {args.command}: interrupted", file=sys.stderr)

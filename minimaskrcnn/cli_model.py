@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -22,8 +23,18 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
     return value
 
 
@@ -113,21 +124,53 @@ def add_train(subparsers) -> None:
     p.add_argument("--checkpoint-every", type=_int_at_least(1), default=100, metavar="N",
                    help="write OUT/checkpoint.npz every N steps (default: 100)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT (its checkpoints, final model and logs) instead of "
+                        "stopping; without it (or --resume) an existing run is never touched")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run_train)
 
 
+RUN_FILES = ("checkpoint.npz", "model_final.npz", "log.csv", "log.json", "loss.png", "eval.json")
+
+
+def _check_run_folder(args) -> None:
+    """--out must be writable; an existing run in it needs --resume (continue) or --overwrite (replace)."""
+    from minimaskrcnn.checks import writable_dir
+
+    out = Path(args.out)
+    if args.resume and args.overwrite:
+        raise CliError("--resume and --overwrite exclude each other (continue the run, or replace it)")
+    if args.resume and not (out / "checkpoint.npz").is_file():
+        raise CliError(f"--resume: {out / 'checkpoint.npz'} not found (nothing to continue; drop --resume "
+                       f"to start a new run)")
+    existing = [f for f in RUN_FILES[:2] if (out / f).exists()]
+    if existing and not (args.resume or args.overwrite):
+        raise CliError(f"--out {out}: already holds a run ({', '.join(existing)}); use --resume to continue it "
+                       f"or --overwrite to replace it")
+    writable_dir("--out", out)
+    if args.overwrite:
+        for f in RUN_FILES:
+            (out / f).unlink(missing_ok=True)
+
+
 def run_train(args) -> int:
     from minimaskrcnn.config import Config
+    from minimaskrcnn.datasets.coco import read_json
     from minimaskrcnn.train import NonFiniteLossError, train
 
     cfg = Config()
     if args.config:
-        cfg = Config.from_json(Path(args.config).read_text())
+        try:
+            cfg = Config.from_dict(read_json(args.config, "--config"))
+        except (TypeError, ValueError) as e:
+            raise CliError(f"--config {args.config}: {e}") from None
     changes = parse_overrides(args.overrides)
     for flag, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "base_lr"), ("seed", "seed")):
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
+    cfg.replace(**changes)  # every value checked now, before any folder is touched or data read
+    _check_run_folder(args)
     keypoint_on = changes.get("keypoint_on", cfg.keypoint_on)
     train_set = _coco_folder(args.data, "--data", keypoint_on) if args.data else None
     if train_set is not None:
@@ -194,8 +237,12 @@ def _write_results(dataset, preds, path) -> None:
 
 
 def run_evaluate(args) -> int:
+    from minimaskrcnn.checks import writable_file
     from minimaskrcnn.inference import evaluate_predictions
 
+    writable_file("--results", args.results)  # before the evaluation, not after it
+    if args.json_out:
+        writable_file("--json", args.json_out)
     model = _load_model(args.checkpoint)
     if args.data:
         dataset = _coco_folder(args.data, "--data", model.cfg.keypoint_on)
@@ -226,7 +273,7 @@ def add_predict(subparsers) -> None:
     p.add_argument("--checkpoint", default=str(TOY_MODEL), metavar="PATH",
                    help="model checkpoint (default: the shipped toy model data/toy_model.npz)")
     p.add_argument("--out", default="runs/predict", metavar="DIR", help="output directory (default: runs/predict)")
-    p.add_argument("--score-thresh", type=float, default=0.5, metavar="S",
+    p.add_argument("--score-thresh", type=_fraction, default=0.5, metavar="S",
                    help="draw detections scoring at least S (default: 0.5; the JSON keeps all)")
     p.set_defaults(run=run_predict)
 
@@ -244,24 +291,17 @@ def run_predict(args) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-    from PIL import Image
 
+    from minimaskrcnn.checks import writable_dir
     from minimaskrcnn.datasets import write_coco_results
     from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoint_results
+    from minimaskrcnn.datasets.images import read_rgb
     from minimaskrcnn.inference import predict_images
     from minimaskrcnn.visualize import draw_instances
 
+    out = Path(writable_dir("--out", args.out))
     model = _load_model(args.checkpoint)
-    images = []
-    for path in args.images:
-        try:
-            with Image.open(path) as im:
-                images.append(np.asarray(im.convert("RGB")))
-        except OSError as e:
-            raise CliError(f"IMAGE {path}: cannot read ({e})") from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    images = [read_rgb(path, "IMAGE") for path in args.images]  # 16-bit grey scaled, not clipped
     preds = predict_images(model, images)
     stems = [Path(path).stem for path in args.images]
     for i, (path, image, p) in enumerate(zip(args.images, images, preds)):
@@ -305,7 +345,10 @@ def run_demo(args) -> int:
     from minimaskrcnn.inference import evaluate_predictions
     from minimaskrcnn.visualize.grid import draw_prediction_grid
 
+    from minimaskrcnn.checks import writable_dir
+
     start = time.perf_counter()
+    out = Path(writable_dir("--out", args.out))
     model = _load_model(args.checkpoint)
     print(f"loaded {args.checkpoint} ({model.num_parameters():,} parameters)")
     dataset = _shapes(args.num_images, args.val_seed, model.cfg.image_size, model.cfg.keypoint_on)
@@ -314,8 +357,6 @@ def run_demo(args) -> int:
     for r in results.values():
         print(r.summary())
         print()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     shown = min(8, len(dataset))
     fig = draw_prediction_grid([dataset[i] for i in range(shown)], preds[:shown], model.cfg.class_names)
     fig.savefig(out / "predictions.png", dpi=100, bbox_inches="tight")
@@ -357,11 +398,15 @@ def run_ablate(args) -> int:
     from minimaskrcnn.ablations import format_table, load_results, run_ablations
     from minimaskrcnn.train import NonFiniteLossError
 
+    from minimaskrcnn.checks import writable_dir, writable_file
+
     if args.table_only:
         if not Path(args.out).is_file():
             raise CliError(f"--out {args.out}: no such file")
         print(format_table(load_results(args.out)))
         return 0
+    writable_file("--out", args.out)
+    writable_dir("--work-dir", args.work_dir)
     command = (f"python -m minimaskrcnn ablate --out {args.out} --steps {args.steps} "
                f"--seeds {' '.join(map(str, args.seeds))} --val-images {args.val_images}"
                + (f" --variants {' '.join(args.variants)}" if args.variants else ""))

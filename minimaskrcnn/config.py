@@ -198,46 +198,73 @@ class Config:
     # -- checks ---------------------------------------------------------------
     @classmethod
     def check_type(cls, name: str, value) -> None:
-        """``TypeError`` unless ``value`` has the type of field ``name``'s default (ints pass as floats)."""
+        """``TypeError`` unless ``value`` has the type of field ``name``'s default (ints pass as floats).
+
+        Tuples (or lists) are checked element by element against the default's first element.
+        """
         default = cls.__dataclass_fields__[name].default
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        elif isinstance(default, float):
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        elif isinstance(default, str):
-            ok = isinstance(value, str)
-        elif isinstance(default, tuple):
-            ok = isinstance(value, (tuple, list))
+        if isinstance(default, tuple):
+            ok = isinstance(value, (tuple, list)) and all(_same_kind(v, default[0]) for v in value)
         else:
-            return
+            ok = _same_kind(value, default)
         if not ok:
-            raise TypeError(f"Config.{name} = {value!r}: expected a value of type {type(default).__name__}, "
-                            f"like the default {default!r}")
+            what = (f"a tuple of {type(default[0]).__name__}" if isinstance(default, tuple)
+                    else f"a value of type {type(default).__name__}")
+            raise TypeError(f"Config.{name} = {value!r}: expected {what}, like the default {default!r}")
 
     def validate(self) -> None:
+        """Check every field's type and range; ``TypeError`` / ``ValueError`` naming the field."""
         def need(cond: bool, name: str, expected: str) -> None:
             if not cond:
                 raise ValueError(f"Config.{name} = {getattr(self, name)!r}: expected {expected}")
 
+        def at_least(name: str, low) -> None:
+            need(getattr(self, name) >= low, name, f"an integer >= {low}")
+
+        def between(name: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
+            v = getattr(self, name)
+            ok = math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+            need(ok, name, f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
+
+        def non_negative(name: str) -> None:
+            v = getattr(self, name)
+            need(math.isfinite(v) and v >= 0, name, "a finite number >= 0")
+
+        def positive(name: str, allow_inf: bool = False) -> None:
+            v = getattr(self, name)
+            need(v > 0 and (allow_inf or math.isfinite(v)), name, "a positive number")
+
+        def positives(name: str, length: int | None = None) -> None:
+            v = getattr(self, name)
+            ok = len(v) >= 1 and (length is None or len(v) == length) and all(math.isfinite(x) and x > 0 for x in v)
+            need(ok, name, f"{length or 'at least one'} positive number{'s' if length != 1 else ''}")
+
+        def names(name: str) -> None:
+            v = getattr(self, name)
+            need(len(v) >= 1 and all(v) and len(set(v)) == len(v), name, "at least one non-empty name, no duplicates")
+
         for f in fields(self):
             self.check_type(f.name, getattr(self, f.name))
 
-        need(len(self.class_names) >= 1, "class_names", "at least one class name")
-        need(self.roi_op in ROI_OPS, "roi_op", f"one of {ROI_OPS}")
-        need(self.mask_loss in MASK_LOSSES, "mask_loss", f"one of {MASK_LOSSES}")
-        need(self.mask_head in MASK_HEADS, "mask_head", f"one of {MASK_HEADS}")
-        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}")
-        need(
-            len(self.stage_channels) == len(self.stage_blocks) and len(self.stage_channels) >= 1,
-            "stage_blocks",
-            "one block count per entry of stage_channels",
-        )
+        # -- data
+        names("class_names")
+        need(len(self.pixel_mean) == 3 and all(math.isfinite(v) for v in self.pixel_mean), "pixel_mean",
+             "three finite numbers (R, G, B, after /255)")
+        positives("pixel_std", 3)
+        # -- backbone
+        at_least("stem_channels", 1)
+        need(len(self.stage_channels) >= 1 and all(c >= 1 for c in self.stage_channels), "stage_channels",
+             "at least one stage, channels >= 1")
+        need(len(self.stage_channels) == len(self.stage_blocks) and all(b >= 1 for b in self.stage_blocks),
+             "stage_blocks", "one block count >= 1 per entry of stage_channels")
+        at_least("num_groups", 1)
         need(all(c % self.num_groups == 0 for c in (self.stem_channels, *self.stage_channels)),
              "num_groups", "a divisor of stem_channels and every stage_channels entry")
-        need(self.image_size % self.backbone_stride == 0, "image_size",
-             f"a multiple of the backbone stride {self.backbone_stride}")
+        need(self.image_size >= self.backbone_stride and self.image_size % self.backbone_stride == 0,
+             "image_size", f"a positive multiple of the backbone stride {self.backbone_stride}")
+        # -- FPN
+        at_least("fpn_channels", 1)
+        positive("fpn_canonical_size")
         if self.use_fpn:
             top = 1 + len(self.stage_channels)
             need(len(self.fpn_levels) >= 1 and 2 <= self.fpn_levels[0] and self.fpn_levels[-1] <= top
@@ -247,37 +274,77 @@ class Config:
                  "one anchor size per FPN level")
             need(self.fpn_channels % self.num_groups == 0, "fpn_channels",
                  "a multiple of num_groups")
-        def positive(values) -> bool:
-            return len(values) >= 1 and all(math.isfinite(v) and v > 0 for v in values)
-
-        def whole(value, low: int) -> bool:
-            return isinstance(value, int) and value >= low
-
-        need(positive(self.anchor_sizes), "anchor_sizes", "at least one positive size (pixels)")
-        need(positive(self.anchor_ratios), "anchor_ratios", "at least one positive height/width ratio")
+            need(self.fpn_levels[0] <= self.fpn_canonical_level <= self.fpn_levels[-1], "fpn_canonical_level",
+                 f"one of the fpn_levels {tuple(self.fpn_levels)}")
+        # -- anchors and RPN
+        positives("anchor_sizes")
+        need(len(self.anchor_ratios) >= 1 and all(math.isfinite(v) and v > 0 for v in self.anchor_ratios),
+             "anchor_ratios", "at least one positive height/width ratio")
+        between("anchor_offset", 0.0, 1.0)
+        at_least("rpn_channels", 1)
         need(0.0 <= self.rpn_bg_iou <= self.rpn_fg_iou <= 1.0, "rpn_fg_iou",
              "rpn_bg_iou <= rpn_fg_iou, both in [0, 1]")
-        need(0.0 < self.rpn_positive_fraction <= 1.0, "rpn_positive_fraction", "a value in (0, 1]")
-        need(whole(self.rpn_batch_per_image, 1), "rpn_batch_per_image", "an integer >= 1")
-        need(0.0 <= self.roi_fg_iou <= 1.0, "roi_fg_iou", "a value in [0, 1]")
-        need(0.0 < self.roi_positive_fraction <= 1.0, "roi_positive_fraction", "a value in (0, 1]")
-        need(whole(self.roi_batch_per_image, 1), "roi_batch_per_image", "an integer >= 1")
-        need(whole(self.mask_batch_per_image, 1), "mask_batch_per_image", "an integer >= 1")
-        need(whole(self.head_norm_groups, 0) and (self.head_norm_groups == 0
-                                                    or self.mask_conv_dim % self.head_norm_groups == 0),
+        between("rpn_bg_iou", 0.0, 1.0)
+        at_least("rpn_batch_per_image", 1)
+        between("rpn_positive_fraction", 0.0, 1.0, low_open=True)
+        non_negative("rpn_smooth_l1_beta")
+        for name in ("rpn_pre_nms_topk_train", "rpn_post_nms_topk_train", "rpn_pre_nms_topk_test",
+                     "rpn_post_nms_topk_test"):
+            at_least(name, 1)
+        between("rpn_nms_thresh", 0.0, 1.0)
+        non_negative("rpn_min_size")
+        # -- RoI heads
+        need(self.roi_op in ROI_OPS, "roi_op", f"one of {ROI_OPS}")
+        need(self.roi_sampling_ratio <= 64, "roi_sampling_ratio",
+             "an integer <= 64 (samples per bin side; <= 0 means adaptive)")
+        at_least("roi_batch_per_image", 1)
+        between("roi_positive_fraction", 0.0, 1.0, low_open=True)
+        between("roi_fg_iou", 0.0, 1.0)
+        at_least("box_pool_size", 1)
+        at_least("box_fc_dim", 1)
+        positives("box_reg_weights", 4)
+        non_negative("box_smooth_l1_beta")
+        between("score_thresh", 0.0, 1.0)
+        between("detect_nms_thresh", 0.0, 1.0)
+        at_least("detections_per_image", 1)
+        non_negative("box_min_size")
+        # -- mask head
+        need(self.mask_loss in MASK_LOSSES, "mask_loss", f"one of {MASK_LOSSES}")
+        need(self.mask_head in MASK_HEADS, "mask_head", f"one of {MASK_HEADS}")
+        at_least("mask_pool_size", 2)
+        at_least("mask_conv_dim", 1)
+        at_least("mask_num_convs", 0)
+        at_least("mask_mlp_dim", 1)
+        at_least("mask_batch_per_image", 1)
+        need(self.head_norm_groups >= 0 and (self.head_norm_groups == 0
+                                             or self.mask_conv_dim % self.head_norm_groups == 0),
              "head_norm_groups", "0 (no norm) or a divisor of mask_conv_dim")
-        need(whole(self.box_pool_size, 1), "box_pool_size", "an integer >= 1")
-        need(whole(self.mask_pool_size, 2), "mask_pool_size", "an integer >= 2")
-        if self.keypoint_on:
-            need(len(self.keypoint_names) >= 1 and len(set(self.keypoint_names)) == len(self.keypoint_names),
-                 "keypoint_names", "at least one name, no duplicates")
-            need(self.keypoint_pool_size >= 2, "keypoint_pool_size", ">= 2")
-            need(self.keypoint_num_convs >= 1, "keypoint_num_convs", ">= 1")
-        need(self.batch_size >= 1, "batch_size", ">= 1")
+        between("mask_threshold", 0.0, 1.0, low_open=True, high_open=True)
+        # -- keypoint head
+        names("keypoint_names")
+        at_least("keypoint_pool_size", 2)
+        at_least("keypoint_conv_dim", 1)
+        at_least("keypoint_num_convs", 1)
+        non_negative("keypoint_loss_weight")
+        # -- training
+        at_least("batch_size", 1)
+        at_least("steps", 1)
+        positive("base_lr")
+        between("momentum", 0.0, 1.0, high_open=True)
+        non_negative("weight_decay")
+        at_least("warmup_steps", 0)
+        need(all(m >= 0 for m in self.lr_milestones) and list(self.lr_milestones) == sorted(self.lr_milestones),
+             "lr_milestones", "non-decreasing steps >= 0")
+        between("lr_gamma", 0.0, 1.0, low_open=True)
+        positive("clip_grad_norm", allow_inf=True)
+        between("hflip_prob", 0.0, 1.0)
+        at_least("seed", 0)
+        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"one of {LR_SCHEDULES}")
+        # -- augmentation and training shapes
         for name in ("aug_scale_prob", "aug_background_prob", "aug_color", "train_shape_jitter"):
-            need(0.0 <= getattr(self, name) <= 1.0, name, "a value in [0, 1]")
-        need(0.0 <= self.aug_noise <= 128.0, "aug_noise", "a standard deviation in [0, 128]")
-        need(0.0 <= self.train_shape_turn <= 180.0, "train_shape_turn", "degrees in [0, 180]")
+            between(name, 0.0, 1.0)
+        between("aug_noise", 0.0, 128.0)
+        between("train_shape_turn", 0.0, 180.0)
         need(len(self.train_instances) == 2 and 1 <= self.train_instances[0] <= self.train_instances[1],
              "train_instances", "(min, max) with 1 <= min <= max")
         need(len(self.train_size_range) == 2 and 0 < self.train_size_range[0] <= self.train_size_range[1] <= 1,
@@ -285,7 +352,6 @@ class Config:
         lo_hi = self.aug_scale_range
         need(len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1] <= 4, "aug_scale_range",
              "(low, high) zoom factors with 0 < low <= high <= 4")
-        need(self.base_lr > 0 and math.isfinite(self.base_lr), "base_lr", "a positive number")
 
     # -- I/O ------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -296,6 +362,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
+        if not isinstance(d, dict):
+            raise TypeError(f"Config.from_dict: expected a JSON object of fields, got a {type(d).__name__}")
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(d) - set(known))
         if unknown:
@@ -304,8 +372,16 @@ class Config:
         return cls(**kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, source: str = "Config JSON") -> "Config":
+        """Parse ``text``; errors name ``source`` (e.g. the file it came from)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{source}: not valid JSON ({e})") from None
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{source}: {e}") from None
 
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (validated)."""
@@ -324,6 +400,19 @@ class Config:
             extra["keypoint_heatmap_size"] = self.keypoint_heatmap_size
         lines += [f"{k:<{width}}  {v!r}  (derived)" for k, v in extra.items()]
         return "\n".join(lines)
+
+
+def _same_kind(value, default) -> bool:
+    """Does ``value`` have the type of ``default``? (ints pass as floats; bools only as bools)."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    return True
 
 
 def _plain(v):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from minimaskrcnn import checks
 from minimaskrcnn.datasets.transforms import PAD_VALUE, batch_shape, resize_longer
 
 
@@ -37,7 +38,12 @@ def _to_original(pred: dict, scale: float, original_hw) -> dict:
 
 
 def predict_images(model, images: list, batch_size: int = 8) -> list[dict]:
-    """Predictions for a list of (H, W, 3) uint8 images of any sizes."""
+    """Predictions for a list of (H, W, 3) uint8 images of any sizes (``[]`` for no images)."""
+    checks.integer("batch_size", batch_size, 1)
+    for i, im in enumerate(images):
+        if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3 or im.shape[2] != 3:
+            raise ValueError(f"images[{i}]: expected a (H, W, 3) uint8 RGB array, got {checks.describe(im)}")
+        checks.image_size(f"images[{i}]", im.shape[0], im.shape[1])
     size, stride = model.cfg.image_size, model.cfg.backbone_stride
     results = []
     for start in range(0, len(images), batch_size):

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from minimaskrcnn import checks
 from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
 from minimaskrcnn.datasets.loader import BatchLoader, BatchSampler, batch_rng, make_batch  # noqa: F401
@@ -78,7 +79,14 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
         workers: 1 makes the batches ahead in a background process
             (``datasets/loader.py``), 0 in this one; the batches are the same.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    if not isinstance(cfg, Config):
+        raise TypeError(f"cfg: expected a Config, got {type(cfg).__name__}")
+    checks.integer("checkpoint_every", checkpoint_every, 1)
+    checks.integer("eval_every", eval_every, 0)
+    checks.integer("log_every", log_every, 1)
+    if max_steps is not None:
+        checks.integer("max_steps", max_steps, 0)
+    checks.writable_dir("out_dir", out_dir)
     if train_dataset is None and cfg.keypoint_on:
         from minimaskrcnn.datasets.keypoints import KeypointsConfig, KeypointsDataset
 
@@ -200,13 +208,27 @@ def _save(path: str, model, optimizer, result: TrainResult) -> None:
 
 def _restore(path: str, model, optimizer, cfg: Config):
     data = load_npz(path)
-    stored = Config.from_json(str(data["config"]))
+    missing = [k for k in ("config", "step", "history") if k not in data]
+    if missing:
+        raise ValueError(f"resume: {path} is not a training checkpoint (no {missing}; a model_final.npz "
+                         f"holds weights only)")
+    stored = Config.from_json(str(data["config"]), f"resume: {path}: config")
     if stored != cfg:
-        raise ValueError(f"resume: {path} was trained with a different config")
-    model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
-    optimizer.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("optim/")})
-    logs = json.loads(str(data["history"]))
-    return int(data["step"]), logs["history"], logs["evaluations"], logs.get("train_seconds", 0.0)
+        mine, theirs = cfg.to_dict(), stored.to_dict()
+        diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        raise ValueError(f"resume: {path} was trained with a different config (requested, stored): {diff}")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
+        optimizer.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("optim/")})
+        logs = json.loads(str(data["history"]))
+        step = int(data["step"])
+        history, evaluations = logs["history"], logs["evaluations"]
+        train_seconds = float(logs.get("train_seconds", 0.0))
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"resume: {path} is damaged ({e})") from None
+    if not 0 <= step <= cfg.steps:
+        raise ValueError(f"resume: {path} is at step {step}, outside 0..{cfg.steps} (Config.steps)")
+    return step, history, evaluations, train_seconds
 
 
 def _progress(start: int, total: int, enabled: bool):

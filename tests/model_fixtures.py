@@ -51,3 +51,25 @@ def check_coordinates(grad, rng, k=2):
     flat = np.abs(grad.reshape(-1))
     top = np.argsort(-flat)[:k]
     return np.unique(np.concatenate([top, rng.choice(flat.size, size=min(k, flat.size), replace=False)]))
+
+
+def assert_backward_accumulates(module, x, seed=0, backward=None):
+    """Two backward passes with one upstream gradient give twice the parameter gradients.
+
+    ``backward(module, dout, cache)`` defaults to ``module.backward(dout, cache)``; the
+    forward output may be an array or a tuple/list of arrays (one upstream gradient each).
+    """
+    rng = np.random.default_rng(seed)
+    out, cache = module.forward(x)
+    dout = ([rng.standard_normal(o.shape).astype(o.dtype) for o in out] if isinstance(out, (tuple, list))
+            else rng.standard_normal(out.shape).astype(out.dtype))
+    if isinstance(out, tuple):
+        dout = tuple(dout)
+    run = backward or (lambda m, d, c: m.backward(d, c))
+    module.zero_grad()
+    run(module, dout, cache)
+    once = {k: g.copy() for k, _, g in module.named_parameters()}
+    run(module, dout, cache)
+    for k, _, g in module.named_parameters():
+        assert once[k].any(), k
+        np.testing.assert_allclose(g, 2 * once[k], rtol=1e-4, atol=1e-6, err_msg=k)

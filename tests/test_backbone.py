@@ -57,3 +57,12 @@ def test_fpn_level_assignment(side, expected):
 
 def test_zero_area_box_goes_to_finest_level():
     assert assign_fpn_levels(np.array([[5.0, 5, 5, 5]]), [2, 3, 4], 32.0, 3)[0] == 0
+
+
+@pytest.mark.parametrize("use_fpn", [False, True])
+def test_backward_accumulates_into_grads(use_fpn):
+    from model_fixtures import assert_backward_accumulates
+
+    bb = Backbone(Config(use_fpn=use_fpn, fpn_channels=4, **TINY), rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    assert_backward_accumulates(bb, x)

@@ -193,3 +193,72 @@ def test_integer_boxes_become_float64():
 def test_decode_refuses_a_clamp_that_is_not_a_number(clamp):
     with pytest.raises(ValueError, match="clamp"):
         decode_boxes(np.zeros((1, 4), np.float32), np.array([[0, 0, 10, 10]], np.float32), clamp=clamp)
+
+
+# -- every boxes argument is named in its errors, and every boundary is pinned ----------------------
+GOOD = np.array([[0.0, 0, 2, 2]])
+WIDE = np.zeros((1, 8))  # 8 columns: (K, 4 * C) deltas, never boxes
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda b: box_area(b), "boxes"),
+    (lambda b: box_iou(b, GOOD), "boxes1"),
+    (lambda b: box_iou(GOOD, b), "boxes2"),
+    (lambda b: clip_boxes(b, (4, 4)), "boxes"),
+    (lambda b: remove_small_boxes(b, 1.0), "boxes"),
+    (lambda b: encode_boxes(b, GOOD), "boxes"),
+    (lambda b: encode_boxes(GOOD, b), "reference"),
+    (lambda b: decode_boxes(np.zeros((1, 4)), b), "reference"),
+])
+def test_each_boxes_argument_is_named_exactly(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must have shape \(K, 4\), got \(1, 8\)$"):
+        call(WIDE)
+    with pytest.raises(ValueError, match=rf"^{name} must satisfy x2 >= x1"):
+        call(np.array([[2.0, 0, 1, 1]]))
+
+
+def test_deltas_need_a_positive_multiple_of_four_columns():
+    with pytest.raises(ValueError, match=r"^deltas must have shape \(K, 4 \* C\), got \(1, 0\)$"):
+        decode_boxes(np.zeros((1, 0)), GOOD)
+    assert decode_boxes(np.zeros((1, 8)), GOOD).shape == (1, 8)  # C = 2 classes
+
+
+def test_zero_sized_boxes_are_named_in_encode():
+    with pytest.raises(ValueError, match="^boxes must have positive width and height"):
+        encode_boxes(np.array([[0.0, 0, 1, 0]]), GOOD)  # zero height (of the target)
+    with pytest.raises(ValueError, match="^reference must have positive width and height"):
+        encode_boxes(GOOD, np.array([[0.0, 0, 1, 0]]))
+    # sizes below one pixel are fine
+    small = np.array([[0.0, 0, 0.5, 0.25]])
+    np.testing.assert_allclose(decode_boxes(encode_boxes(small, GOOD), GOOD), small)
+    np.testing.assert_allclose(decode_boxes(encode_boxes(GOOD, small), small), GOOD)
+
+
+@pytest.mark.parametrize("weights", [(1, 1, 0, 1), (1, 1, float("inf"), 1), (1, 1, -1, 1)])
+def test_weights_must_be_finite_and_positive(weights):
+    with pytest.raises(ValueError, match=r"^weights must be four positive numbers"):
+        encode_boxes(GOOD, GOOD, weights)
+
+
+def test_clip_accepts_an_empty_image_and_refuses_a_negative_size():
+    np.testing.assert_array_equal(clip_boxes(np.array([[1.0, 1, 3, 3]]), (0, 2)), [[1, 0, 2, 0]])
+    np.testing.assert_array_equal(clip_boxes(np.array([[1.0, 1, 3, 3]]), (5, 0)), [[0, 1, 0, 3]])
+    for size in ((-1, 4), (4, -1)):
+        with pytest.raises(ValueError, match="^image_size must be non-negative"):
+            clip_boxes(GOOD, size)
+
+
+def test_remove_small_boxes_measures_width_and_height_away_from_the_origin():
+    boxes = np.array([[10, 10, 10.5, 20], [10, 10, 20, 10.5], [10, 10, 11, 11], [10, 10, 10.99, 30]])
+    np.testing.assert_array_equal(remove_small_boxes(boxes, 1.0), [2])
+
+
+def test_encode_in_float32_with_a_float64_reference_is_float32_arithmetic():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (50, 2))
+    g = np.concatenate([xy, xy + rng.uniform(1, 50, (50, 2))], 1).astype(np.float32)
+    r = (g + rng.uniform(-3, 3, g.shape)).astype(np.float32)
+    r[:, 2:] = np.maximum(r[:, 2:], r[:, :2] + 1)
+    out = encode_boxes(g, r.astype(np.float64), (10, 10, 5, 5))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, encode_boxes(g, r, (10, 10, 5, 5)))

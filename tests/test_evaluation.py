@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import pytest
+from oracles import pycocotools
 
 from minimaskrcnn.datasets import ShapesDataset, coco_results, masks_to_boxes, rle, write_coco_dataset
 from minimaskrcnn.datasets.polygon import polygons_to_mask
@@ -312,8 +313,8 @@ def random_case(rng, box_mode):
 
 
 def pycocotools_eval(gt, results, iou_type):
-    coco_api = pytest.importorskip("pycocotools.coco")
-    cocoeval = pytest.importorskip("pycocotools.cocoeval")
+    coco_api = pycocotools("pycocotools.coco")
+    cocoeval = pycocotools("pycocotools.cocoeval")
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = coco_api.COCO()
         coco_gt.dataset = copy.deepcopy(gt)
@@ -328,7 +329,7 @@ def pycocotools_eval(gt, results, iou_type):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("seed", range(12))
 def test_agrees_with_pycocotools_on_random_cases(seed):
-    pytest.importorskip("pycocotools")
+    pycocotools("pycocotools")
     rng = np.random.default_rng(seed)
     gt, results = random_case(rng, box_mode=seed % 3 != 0)
     if not results:
@@ -370,3 +371,35 @@ def test_result_queries_name_a_bad_argument():
     for kwargs, name in [({"iou": 0.52}, "iou"), ({"area": "huge"}, "area"), ({"max_dets": 5}, "max_dets")]:
         with pytest.raises(ValueError, match=name):
             segm.average_precision(**kwargs)
+
+
+# -- values exactly on a threshold ------------------------------------------------
+
+
+@pytest.mark.parametrize("gt_box, det_box, first_unmatched", [
+    ((0, 0, 10, 10), (0, 0, 5, 10), 1),  # IoU 0.5 exactly: matched at 0.50 (>=), not at 0.55
+    ((0, 0, 10, 10), (0, 0, 6, 10), 2),  # 60 / 100 = 0.6 is *below* pycocotools' 0.6000000000000001
+    ((0, 0, 100, 1), (0, 0, 85, 1), 7),  # 0.85 < 0.8500000000000001 likewise
+    ((0, 0, 100, 1), (0, 0, 95, 1), 10),  # 0.95: matched at every threshold; the last is 0.95 exactly
+])
+def test_iou_exactly_on_a_threshold_follows_pycocotools(gt_box, det_box, first_unmatched):
+    result = evaluate_coco(gt_file([gt_box]), dets((*det_box, 0.9)), "bbox")["bbox"]
+    matched = result.recall[:, 0, 0, -1] == 1.0  # (T,): recall 1 where the detection matched
+    assert matched.tolist() == [t < first_unmatched for t in range(10)]
+
+
+def test_iou_thresholds_are_pycocotools_linspace():
+    from minimaskrcnn.evaluation import IOU_THRESHOLDS
+
+    assert IOU_THRESHOLDS.tolist() == np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1).tolist()
+    assert IOU_THRESHOLDS[2] > 0.6 and IOU_THRESHOLDS[-1] == 0.95
+
+
+def test_area_exactly_on_the_large_boundary_is_medium_and_large():
+    stats = bbox_stats(gt_file([(0, 0, 96, 96)]), dets((0, 0, 96, 96, 0.9)))
+    assert stats["APm"] == ONE and stats["APl"] == ONE and stats["APs"] == -1.0
+
+
+def test_a_detection_on_a_non_square_image_is_scored_by_its_own_box():
+    gt = gt_file([(150, 10, 40, 20)], size=(50, 200))  # H = 50, W = 200
+    assert bbox_stats(gt, dets((150, 10, 40, 20, 0.9)))["AP"] == ONE

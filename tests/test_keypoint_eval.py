@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from oracles import pycocotools
 
 from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoint_results, write_coco_keypoints_dataset
 from minimaskrcnn.datasets.keypoints import KEYPOINT_SIGMAS, KeypointsDataset
@@ -108,7 +109,7 @@ def _crowd_and_unlabelled(annotations_path):
 
 @pytest.mark.parametrize("with_boxes", [True, False])
 def test_matches_pycocotools(tmp_path, with_boxes):
-    pytest.importorskip("pycocotools")
+    pycocotools("pycocotools")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

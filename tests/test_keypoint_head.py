@@ -167,3 +167,12 @@ def test_loss_without_valid_keypoints_is_zero():
     assert loss == 0.0 and d.shape == (0, 3, 4, 4)
     with pytest.raises(ValueError, match="targets"):
         keypoint_loss(np.zeros((2, 3, 4, 4)), np.zeros((2, 4), np.int64))
+
+
+def test_head_backward_accumulates_into_grads():
+    from model_fixtures import assert_backward_accumulates
+
+    from minimaskrcnn.model.keypoint_head import KeypointHead
+
+    head = KeypointHead(3, 4, 2, 5, True, rng=np.random.default_rng(0))
+    assert_backward_accumulates(head, np.random.default_rng(1).normal(size=(2, 3, 4, 4)).astype(np.float32))

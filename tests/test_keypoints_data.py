@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
+from oracles import pycocotools
 
 from minimaskrcnn.datasets.coco_keypoints import (CocoKeypointsDataset, coco_keypoint_results,
                                                   keypoints_from_coco, keypoints_to_coco,
@@ -145,7 +146,7 @@ def test_round_trip_through_a_coco_folder(tmp_path):
 
 
 def test_pycocotools_reads_what_we_write(tmp_path):
-    pytest.importorskip("pycocotools")
+    pycocotools("pycocotools")
     from pycocotools.coco import COCO
 
     ds = KeypointsDataset(3, seed=6)

@@ -29,7 +29,7 @@ def away_from_zero(rng, shape):
     return np.sign(v) * (0.1 + np.abs(v))
 
 
-@pytest.mark.parametrize("make_layer, x_shape", [
+LAYERS = [
     (lambda rng: Conv2d(3, 4, 3, padding=1, rng=rng), (2, 3, 5, 6)),
     (lambda rng: Conv2d(2, 3, 3, stride=2, bias=False, rng=rng), (1, 2, 7, 7)),
     (lambda rng: Conv2d(3, 2, 1, rng=rng), (2, 3, 4, 4)),
@@ -45,7 +45,12 @@ def away_from_zero(rng, shape):
     (lambda rng: Flatten(), (2, 3, 2, 2)),
     (lambda rng: UpsampleNearest2d(2), (2, 2, 3, 4)),
     (lambda rng: UpsampleNearest2d(3), (1, 1, 2, 2)),
-], ids=lambda v: str(v) if isinstance(v, tuple) else "")
+]
+LAYER_IDS = ["conv", "conv-stride2-nobias", "conv1x1", "conv-dilated", "deconv", "linear", "linear-nobias",
+             "groupnorm", "groupnorm-2d", "maxpool", "maxpool-padded", "relu", "flatten", "upsample2", "upsample3"]
+
+
+@pytest.mark.parametrize("make_layer, x_shape", LAYERS, ids=LAYER_IDS)
 def test_layer_gradients_match_numerical(make_layer, x_shape):
     rng = np.random.default_rng(len(x_shape) * 7 + sum(x_shape))
     layer = make_layer(rng)
@@ -66,18 +71,28 @@ def test_sequential_cnn_gradients_and_parameter_names():
     check_layer_gradients(net, away_from_zero(rng, (2, 2, 4, 4)))
 
 
-def test_backward_accumulates_into_grads():
+@pytest.mark.parametrize("make_layer, x_shape", LAYERS + [
+    (lambda rng: Sequential(Conv2d(2, 4, 3, padding=1, rng=rng), GroupNorm(2, 4), ReLU(), Flatten(),
+                            Linear(4 * 3 * 3, 2, rng=rng)), (2, 2, 3, 3))], ids=LAYER_IDS + ["sequential"])
+def test_backward_accumulates_into_grads(make_layer, x_shape):
+    """backward ADDS into grads (+=, never =), gives the same dx every time, and zero_grad clears."""
     rng = np.random.default_rng(1)
-    layer = Conv2d(2, 3, 3, padding=1, rng=rng)
-    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    layer = make_layer(rng)
+    x = away_from_zero(rng, x_shape).astype(np.float32)
     out, cache = layer.forward(x)
-    layer.backward(np.ones_like(out), cache)
-    once = {k: g.copy() for k, g in layer.grads.items()}
-    layer.backward(np.ones_like(out), cache)
-    for k, g in layer.grads.items():
-        np.testing.assert_allclose(g, 2 * once[k], rtol=1e-6)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    params_before = {k: p.copy() for k, p, _ in layer.named_parameters()}
+    dx1 = layer.backward(dout, cache)
+    once = {k: g.copy() for k, _, g in layer.named_parameters()}
+    dx2 = layer.backward(dout, cache)
+    np.testing.assert_array_equal(dx1, dx2)
+    for k, _, g in layer.named_parameters():
+        assert once[k].any(), k  # a real gradient, so that doubling it means something
+        np.testing.assert_allclose(g, 2 * once[k], rtol=1e-5, atol=1e-7, err_msg=k)
+    for k, p, _ in layer.named_parameters():
+        np.testing.assert_array_equal(p, params_before[k])  # backward never touches the weights
     layer.zero_grad()
-    assert all(not g.any() for g in layer.grads.values())
+    assert all(not g.any() for _, _, g in layer.named_parameters())
 
 
 def test_layers_default_to_float32_and_astype_converts():

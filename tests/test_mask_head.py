@@ -111,3 +111,37 @@ def test_mask_head_gradients(head):
     assert rel_error(numerical_gradient(f, x), dx) < 1e-6
     for name, p, g in net.named_parameters():
         assert rel_error(numerical_gradient(f, p), g) < 1e-6, name
+
+
+@pytest.mark.parametrize("head", ["fcn", "mlp"])
+def test_mask_head_backward_accumulates_into_grads(head):
+    from model_fixtures import assert_backward_accumulates
+
+    rng = np.random.default_rng(0)
+    net = MaskHeadFCN(3, 4, 2, 3, rng=rng) if head == "fcn" else MaskHeadMLP(3 * 4 * 4, 6, 3, 8, rng=rng)
+    assert_backward_accumulates(net, rng.normal(size=(2, 3, 4, 4)).astype(np.float32))
+
+
+def test_mask_target_exactly_half_covered_is_foreground():
+    gt = np.zeros((1, 4, 4), bool)
+    gt[0, :, :2] = True  # the left half: the one bin's 16 samples average to exactly 0.5
+    t = mask_targets(gt, np.array([[0, 0, 4, 4]], np.float32), np.array([0]), 1)
+    np.testing.assert_array_equal(t, [[[1.0]]])
+
+
+def test_paste_value_exactly_at_the_threshold_is_in_the_mask():
+    # box (0, 0, 4, 4), m = 2: pixels 1 and 2 of each axis read the constant 0.5 exactly,
+    # border pixels 0.375 (zero padding)
+    masks = paste_masks(np.full((1, 2, 2), 0.5), np.array([[0, 0, 4, 4]], np.float32), (4, 4), threshold=0.5)
+    expected = np.zeros((4, 4), bool)
+    expected[1:3, 1:3] = True
+    np.testing.assert_array_equal(masks[0], expected)
+
+
+def test_paste_into_a_non_square_image():
+    box = [6, 1, 12, 5]  # in a 6 x 12 image (H, W): touches the right edge
+    masks = paste_masks(np.ones((1, 4, 4)), np.array([box], np.float32), (6, 12))
+    assert masks.shape == (1, 6, 12)
+    expected = np.zeros((6, 12), bool)
+    expected[1:5, 6:12] = True
+    np.testing.assert_array_equal(masks[0], expected)

@@ -197,3 +197,28 @@ def test_targets_and_images_are_checked_for_type():
                       np.random.default_rng(0))
     no_objects = {"boxes": [], "labels": [], "masks": np.zeros((0, 32, 32), bool)}
     assert np.isfinite(model.forward(images, [no_objects, targets[1]], np.random.default_rng(0))["loss"])
+
+
+def test_predict_on_a_non_square_image_clips_every_box_to_it():
+    """A 32 x 64 image (H x W): boxes reach past x = 32 but never past the image; masks are (D, 32, 64)."""
+    model = MaskRCNN(tiny_config(score_thresh=0.0, detections_per_image=100))
+    image = np.random.default_rng(3).integers(0, 255, (1, 32, 64, 3), dtype=np.uint8)
+    r = model.predict(image)[0]
+    boxes = r["boxes"]
+    assert len(boxes) > 0 and r["masks"].shape == (len(boxes), 32, 64)
+    assert boxes[:, [0, 2]].min() >= 0 and boxes[:, [0, 2]].max() <= 64
+    assert boxes[:, [1, 3]].min() >= 0 and boxes[:, [1, 3]].max() <= 32
+    assert boxes[:, 2].max() > 32  # width and height swapped would clip x to 32
+
+
+def test_training_on_a_non_square_batch():
+    model = MaskRCNN(tiny_config())
+    images, targets = tiny_batch()
+    wide = np.concatenate([images, images], axis=2)  # (2, 32, 64, 3)
+    for t in targets:
+        t["masks"] = np.concatenate([t["masks"], np.zeros_like(t["masks"])], axis=2)
+    targets[0]["boxes"] = targets[0]["boxes"] + np.array([32, 0, 32, 0], np.float32)  # move to the right half
+    targets[0]["masks"] = np.roll(targets[0]["masks"], 32, axis=2)
+    losses = model.forward(wide, targets, np.random.default_rng(0))
+    assert np.isfinite(losses["loss"]) and losses["num_pos_rois"] > 0
+    model.backward()

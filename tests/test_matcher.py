@@ -43,3 +43,42 @@ def test_sample_balanced_respects_budget(npos, nneg, batch, frac, seed):
     assert kept_neg == min(nneg, batch - kept_pos)
     assert ((out == POSITIVE) <= (labels == POSITIVE)).all()  # never invents positives
     assert ((out == NEGATIVE) <= (labels == NEGATIVE)).all()
+
+
+def test_foreground_threshold_is_inclusive_background_threshold_exclusive():
+    # exactly representable IoUs on and just off each threshold
+    iou = np.array([[0.5, 0.25, np.nextafter(0.25, 0), np.nextafter(0.5, 0), 1.0, 0.0]])
+    _, labels = match_boxes(iou, 0.5, 0.25, allow_low_quality=False)
+    np.testing.assert_array_equal(labels, [POSITIVE, IGNORE, NEGATIVE, IGNORE, POSITIVE, NEGATIVE])
+
+
+def test_equal_thresholds_leave_nothing_ignored():
+    # the RoI heads call match_boxes(iou, fg, fg): IoU == fg is foreground, anything below background
+    iou = np.array([[0.5, np.nextafter(0.5, 0), 0.75]])
+    _, labels = match_boxes(iou, 0.5, 0.5, allow_low_quality=False)
+    np.testing.assert_array_equal(labels, [POSITIVE, NEGATIVE, POSITIVE])
+
+
+def test_a_candidate_tied_between_two_ground_truths_takes_the_first():
+    iou = np.array([[0.8, 0.2, 0.6],
+                    [0.8, 0.9, 0.6]])
+    matched, labels = match_boxes(iou, 0.7, 0.3, allow_low_quality=False)
+    np.testing.assert_array_equal(matched, [0, 1, 0])
+    np.testing.assert_array_equal(labels, [POSITIVE, POSITIVE, IGNORE])
+
+
+def test_low_quality_matches_only_add_positives_and_keep_the_argmax_match():
+    iou = np.array([[0.5, 0.1, 0.0],
+                    [0.45, 0.2, 0.0]])
+    matched, labels = match_boxes(iou, 0.7, 0.3, allow_low_quality=True)
+    # gt 0's best is anchor 0 (0.5); gt 1's best is anchor 0 as well (0.45): anchor 1 stays negative
+    np.testing.assert_array_equal(labels, [POSITIVE, NEGATIVE, NEGATIVE])
+    np.testing.assert_array_equal(matched, [0, 1, 0])  # each anchor keeps its best ground truth
+
+
+def test_sample_balanced_takes_exactly_the_cap_when_there_are_more_positives():
+    labels = np.array([POSITIVE] * 30 + [NEGATIVE] * 30, dtype=np.int8)
+    out = sample_balanced(labels, 16, 0.25, np.random.default_rng(0))
+    assert (out == POSITIVE).sum() == 4 and (out == NEGATIVE).sum() == 12 and (out == IGNORE).sum() == 44
+    out = sample_balanced(labels, 10, 0.25, np.random.default_rng(0))  # int(2.5) = 2, not 3
+    assert (out == POSITIVE).sum() == 2 and (out == NEGATIVE).sum() == 8

@@ -108,3 +108,42 @@ def test_unsigned_and_bool_scores_sort_as_numbers():
     boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
     np.testing.assert_array_equal(nms(boxes, np.array([0, 5, 1], np.uint8), 0.5), [1, 2, 0])
     np.testing.assert_array_equal(nms(boxes, np.array([False, True, False]), 0.5), [1, 0, 2])
+
+
+def test_batched_nms_is_strict_at_the_threshold_and_ties_keep_input_order():
+    boxes = np.array([[0.0, 0, 4, 3], [0, 0, 2, 3], [0, 0, 4, 3], [10, 10, 12, 12]])  # IoU(0, 1) = 0.5 exactly
+    scores = np.array([1.0, 0.5, 1.0, 0.5])
+    idxs = np.array([1, 1, 2, 2])
+    np.testing.assert_array_equal(batched_nms(boxes, scores, idxs, 0.5), [0, 2, 1, 3])
+    np.testing.assert_array_equal(batched_nms(boxes, scores, idxs, 0.49), [0, 2, 3])
+    np.testing.assert_array_equal(batched_nms_naive(boxes, scores, idxs, 0.49), [0, 2, 3])
+
+
+def test_a_suppressed_box_no_longer_suppresses():
+    # 0 suppresses 1; 1 would have suppressed 2, but 1 is gone, so 2 stays (greedy, not pairwise)
+    boxes = np.array([[0.0, 0, 10, 10], [0, 0, 10, 16], [0, 4, 10, 20]])
+    scores = np.array([0.9, 0.8, 0.7])
+    np.testing.assert_array_equal(nms(boxes, scores, 0.5), [0, 2])
+    np.testing.assert_array_equal(nms_naive(boxes, scores, 0.5), [0, 2])
+
+
+def test_boxes_smaller_than_a_pixel_still_suppress():
+    # union 0.25 < 1: the IoU (0.8) is computed, not replaced by 0
+    boxes = np.array([[0.0, 0, 0.5, 0.5], [0, 0, 0.5, 0.4]])
+    scores = np.array([0.9, 0.8])
+    for fn in (nms, nms_naive):
+        np.testing.assert_array_equal(fn(boxes, scores, 0.5), [0])
+    np.testing.assert_array_equal(batched_nms_naive(boxes, scores, np.array([1, 1]), 0.5), [0])
+
+
+def test_empty_inputs_give_int64_indices_in_every_implementation():
+    for keep in (nms_naive(np.zeros((0, 4)), np.zeros(0), 0.5),
+                 batched_nms_naive(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), 0.5),
+                 nms(np.zeros((0, 4)), np.zeros(0), 0.5)):
+        assert keep.shape == (0,) and keep.dtype == np.int64
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5])
+def test_threshold_outside_the_iou_range_is_refused(threshold):
+    with pytest.raises(ValueError, match=r"iou_threshold must lie in \[0, 1\]"):
+        nms(np.zeros((1, 4)), np.zeros(1), threshold)

@@ -188,3 +188,52 @@ def test_bad_inputs_name_the_argument(kwargs, error, match):
 def test_bad_grad_output_shape():
     with pytest.raises(ValueError, match=r"grad_output must have the forward output's shape \(1, 1, 2, 2\)"):
         roi_align_backward(np.zeros((1, 1, 3, 3)), ARANGE, [[0, 0, 0, 2, 2]], 2)
+
+
+# --------------------------------------------------------------------------- ties, NaN, caps
+def test_max_mode_backward_sends_the_gradient_to_the_first_maximum_the_forward_picked():
+    f = np.ones((1, 1, 6, 6))  # every sample ties
+    roi = np.array([[0, 0, 0, 4, 4]])  # aligned, 1 bin, 2 x 2 samples at (0.5, 0.5), (0.5, 2.5), ...
+    grad = roi_align_backward(np.ones((1, 1, 1, 1)), f, roi, 1, 1.0, 2, True, "max")
+    expected = np.zeros((6, 6))
+    expected[0:2, 0:2] = 0.25  # the first sample (0.5, 0.5): its four neighbours, a quarter each
+    np.testing.assert_array_equal(grad[0, 0], expected)
+    np.testing.assert_array_equal(roi_align_backward_naive(np.ones((1, 1, 1, 1)), f, roi, 1, 1.0, 2, True, "max"),
+                                  grad)
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_features_kernel_equals_naive(mode, dtype):
+    rng = np.random.default_rng(7)
+    f = rng.normal(size=(2, 3, 7, 9)).astype(dtype)
+    f[rng.random(f.shape) < 0.05] = np.nan
+    f[0, 1] = np.nan  # a whole channel
+    rois = random_rois(rng, 8, 2, 7, 9)
+    out = roi_align(f, rois, (3, 2), 1.0, 2, True, mode)
+    np.testing.assert_array_equal(out, roi_align_naive(f, rois, (3, 2), 1.0, 2, True, mode))
+    assert np.isnan(out[rois[:, 0] == 0][:, 1]).all()
+    g = rng.normal(size=out.shape).astype(dtype)
+    np.testing.assert_allclose(roi_align_backward(g, f, rois, (3, 2), 1.0, 2, True, mode),
+                               roi_align_backward_naive(g, f, rois, (3, 2), 1.0, 2, True, mode), rtol=1e-5)
+
+
+def test_max_mode_a_nan_anywhere_in_the_bin_wins():
+    for position in range(4):  # the NaN as the first, second, ... of the bin's 2 x 2 samples
+        f = np.arange(36.0).reshape(1, 1, 6, 6)
+        ys, xs = roi_align_sampling_points((0, 0, 4, 4), 1, 1.0, 2, True)
+        f[0, 0, int(ys[0, position // 2]), int(xs[0, position % 2])] = np.nan
+        assert np.isnan(roi_align(f, [[0, 0, 0, 4, 4]], 1, 1.0, 2, True, "max")).all(), position
+        grad = roi_align_backward(np.ones((1, 1, 1, 1)), f, [[0, 0, 0, 4, 4]], 1, 1.0, 2, True, "max")
+        assert grad.sum() == pytest.approx(1.0)  # all of it to the NaN sample's neighbours
+
+
+def test_samples_per_bin_cap_is_exact():
+    F64 = np.zeros((1, 1, 4, 4))
+    assert roi_align(F64, [[0, 0, 0, 1, 1]], 1, 1.0, 64, True).shape == (1, 1, 1, 1)
+    with pytest.raises(ValueError, match="4225 samples per bin"):
+        roi_align(F64, [[0, 0, 0, 1, 1]], 1, 1.0, 65, True)
+    # adaptive: a 64 x 64 box in one bin takes ceil(64) ** 2 = 4096 samples, one more pixel 65 ** 2
+    assert roi_align(F64, [[0, 0, 0, 64, 64]], 1, 1.0, 0, False).shape == (1, 1, 1, 1)
+    with pytest.raises(ValueError, match=r"rois\[1\] = .*4160 samples per bin"):
+        roi_align(F64, [[0, 0, 0, 64, 64], [0, 0, 0, 65, 64]], 1, 1.0, 0, False)

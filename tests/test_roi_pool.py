@@ -115,3 +115,61 @@ def test_bad_inputs_name_the_argument(kwargs, error, match):
         roi_pool(**args)
     with pytest.raises(error, match=match):
         roi_pool_backward(np.zeros((1, 1, 2, 2)), **args)
+
+
+# --------------------------------------------------------------------------- ties, NaN, -inf, huge boxes
+def test_ties_send_the_gradient_to_the_first_pixel_of_the_bin():
+    f = np.ones((1, 1, 4, 4))
+    grad = roi_pool_backward(np.ones((1, 1, 2, 2)), f, np.array([[0.0, 0, 0, 3, 3]]), 2)
+    expected = np.zeros((4, 4))
+    expected[[0, 0, 2, 2], [0, 2, 0, 2]] = 1  # each bin's top-left pixel
+    np.testing.assert_array_equal(grad[0, 0], expected)
+
+
+@pytest.mark.parametrize("fill", [np.nan, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_and_minus_inf_kernel_equals_naive(fill, dtype):
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(2, 3, 8, 9)).astype(dtype)
+    f[rng.random(f.shape) < 0.1] = fill
+    f[1, 2] = fill  # a whole channel: every bin all NaN / all -inf
+    rois = np.array([[0, 0, 0, 7, 7], [1, 1, 2, 8, 6], [1, 0.4, 0.4, 2.6, 2.6], [0, 3, 3, 3, 3]])
+    out = roi_pool(f, rois, (3, 2))
+    np.testing.assert_array_equal(out, roi_pool_naive(f, rois, (3, 2)))
+    if np.isnan(fill):
+        assert np.isnan(out[1:3, 2]).all()  # NaN propagates (roi_align does the same)
+    else:
+        assert (out[1:3, 2] == -np.inf).all()
+    g = rng.normal(size=out.shape).astype(dtype)
+    np.testing.assert_array_equal(roi_pool_backward(g, f, rois, (3, 2)), roi_pool_backward_naive(g, f, rois, (3, 2)))
+
+
+def test_a_nan_after_the_maximum_still_wins():
+    f = np.zeros((1, 1, 2, 2))
+    f[0, 0, 0, 0], f[0, 0, 1, 1] = 5.0, np.nan  # the maximum first, the NaN last in the bin
+    rois = np.array([[0.0, 0, 0, 1, 1]])
+    assert np.isnan(roi_pool(f, rois, 1)[0, 0, 0, 0])
+    grad = roi_pool_backward(np.ones((1, 1, 1, 1)), f, rois, 1)
+    np.testing.assert_array_equal(grad[0, 0], [[0, 0], [0, 1]])  # to the NaN, as np.argmax picks it
+
+
+def test_coordinates_up_to_the_bound_match_the_naive_reference():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(1, 2, 6, 6))
+    big = 2.0**24
+    rois = np.array([[0, -big, -big, big, big], [0, 2, -big, 4, 3], [0, -3.5, 1, big, 5]])
+    np.testing.assert_array_equal(roi_pool(f, rois, 2), roi_pool_naive(f, rois, 2))
+    np.testing.assert_array_equal(roi_pool(f, rois, 2, 0.5), roi_pool_naive(f, rois, 2, 0.5))
+    with pytest.raises(ValueError, match=r"rois\[0\] = .*2\*\*24"):
+        roi_pool(f, [[0, 0, 0, np.nextafter(big, np.inf), 1]], 2)
+
+
+def test_the_kernel_runs_as_plain_python_for_float32():
+    """NUMBA_DISABLE_JIT=1 runs the kernels as Python: float32 boxes must round there too."""
+    from minimaskrcnn.ops.roi_pool import _bins_kernel
+
+    roi = np.array([0, 0.6, 0.4, 3.4, 2.6], np.float32)
+    python = _bins_kernel.py_func(roi, 2, 2, 1.0, 5, 5, np.float32)
+    for a, b in zip(python, roi_pool_bins(roi[1:], 2, (5, 5), 1.0, np.float32)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(python[2], [1, 2])

@@ -40,22 +40,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from minimaskrcnn import checks
 from minimaskrcnn.datasets import rle
 from minimaskrcnn.datasets.coco_write import (ANNOTATIONS_FILE, IMAGES_DIR, check_prediction,  # noqa: F401
                                               coco_results, write_coco_dataset, write_coco_results,
                                               xyxy_to_xywh)
+from minimaskrcnn.datasets.images import read_rgb
 from minimaskrcnn.datasets.polygon import _check_polygon, _polygon_kernel
 from minimaskrcnn.datasets.shapes import masks_to_boxes
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
+_is_int, _is_number = checks.is_int, checks.is_number  # JSON values: ints / finite numbers, never bools
 
 
 def read_json(source, what: str):
@@ -127,6 +123,7 @@ def load_annotations(source, require_segmentation: bool = False) -> CocoAnnotati
             if not _is_int(img.get(key)) or img[key] <= 0:
                 raise ValueError(f"{name}: image id {img['id']}: '{key}' must be a positive int, "
                                  f"got {img.get(key)!r}")
+        checks.image_size(f"{name}: image id {img['id']}", img["height"], img["width"])
         if img["id"] in index.image_by_id:
             raise ValueError(f"{name}: image id {img['id']} appears twice")
         index.image_by_id[img["id"]] = img
@@ -183,7 +180,7 @@ def _check_annotation_fields(ann: dict, image: dict, where: str, require_segment
             raise ValueError(f"{where}: 'segmentation' is an empty list of polygons")
         for i, xy in enumerate(seg):
             try:
-                _check_polygon(xy, f"polygon {i}")
+                _check_polygon(xy, f"polygon {i}", H, W)
             except ValueError as e:
                 raise ValueError(f"{where}: bad polygon: {e}") from None
     elif isinstance(seg, dict):
@@ -203,10 +200,10 @@ def segmentation_to_counts(seg, height: int, width: int, where: str) -> np.ndarr
     try:
         if isinstance(seg, list):
             if len(seg) == 1:
-                return _polygon_kernel(_check_polygon(seg[0], "polygon 0"), height, width)
+                return _polygon_kernel(_check_polygon(seg[0], "polygon 0", height, width), height, width)
             mask = np.zeros((height, width), dtype=bool)
             for i, xy in enumerate(seg):
-                part = _polygon_kernel(_check_polygon(xy, f"polygon {i}"), height, width)
+                part = _polygon_kernel(_check_polygon(xy, f"polygon {i}", height, width), height, width)
                 mask |= rle.counts_to_mask(part, height, width)
             return rle.mask_to_counts(mask)
         counts, H, W = rle.rle_counts(seg, "segmentation")
@@ -301,16 +298,14 @@ class CocoDataset:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, index: int) -> dict:
+        if not _is_int(index):
+            raise TypeError(f"index: expected an int, got {type(index).__name__}")
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} images")
         info = self.index.images[index]
         H, W = info["height"], info["width"]
         file = self.images_dir / info["file_name"]
-        try:
-            with Image.open(file) as im:
-                image = np.asarray(im.convert("RGB"))
-        except OSError as e:
-            raise ValueError(f"{self.annotations_path}: image id {info['id']}: cannot read {file}: {e}") from None
+        image = read_rgb(file, f"{self.annotations_path}: image id {info['id']}:")
         if image.shape[:2] != (H, W):
             raise ValueError(f"{self.annotations_path}: image id {info['id']}: {file} is "
                              f"{image.shape[0]}x{image.shape[1]} but the annotations say {H}x{W}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from minimaskrcnn import checks
 from minimaskrcnn.datasets import rle
 
 ANNOTATIONS_FILE, IMAGES_DIR = "annotations.json", "images"
@@ -48,7 +49,12 @@ def write_coco_dataset(dataset_or_samples, out_dir, class_names=None) -> Path:
         if image_id in seen:
             raise ValueError(f"samples: image_id {image_id} appears twice")
         seen.add(image_id)
-        image, masks = np.asarray(sample["image"]), np.asarray(sample["masks"], dtype=bool)
+        checks.mapping(f"samples[{i}]", sample, ("image", "masks", "labels", "boxes"))
+        image = np.asarray(sample["image"])
+        masks = checks.binary_masks(f"samples[{i}]['masks']", sample["masks"])
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError(f"samples[{i}]['image']: expected a uint8 (H, W, 3) image, got "
+                             f"{checks.describe(image)}")
         H, W = image.shape[:2]
         labels = np.asarray(sample["labels"])
         bad_labels = len(labels) and not 1 <= labels.min() <= labels.max() <= len(class_names)
@@ -131,6 +137,8 @@ def coco_results(predictions, image_ids, category_ids=None) -> list[dict]:
         raise ValueError(f"predictions, image_ids: lengths differ ({len(predictions)} vs {len(image_ids)})")
     results = []
     for i, (pred, image_id) in enumerate(zip(predictions, image_ids)):
+        if not checks.is_int(image_id):
+            raise ValueError(f"image_ids[{i}]: expected an integer, got {checks.describe(image_id)}")
         p = check_prediction(pred, i)
         segs = rle.encode_many(p["masks"]) if "masks" in p else [None] * len(p["labels"])
         for box, label, score, seg in zip(xyxy_to_xywh(p["boxes"]).tolist(), p["labels"], p["scores"], segs):

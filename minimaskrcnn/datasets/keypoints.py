@@ -67,7 +67,8 @@ import numpy as np
 
 from minimaskrcnn.datasets.generated import GeneratedDataset
 
-from minimaskrcnn.datasets.shapes import _pick_colors, masks_to_boxes, paint_instances
+from minimaskrcnn.datasets.shapes import (MAX_IMAGE_SIZE, MAX_INSTANCES, _pick_colors, masks_to_boxes,
+                                         paint_instances)
 
 CLASS_NAMES = ("person",)
 KEYPOINT_NAMES = ("head", "neck", "pelvis", "left_elbow", "right_elbow",
@@ -113,10 +114,11 @@ class KeypointsConfig:
     def __post_init__(self) -> None:
         for name in ("height_range", "thickness_range"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
-        if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 16:
-            raise ValueError(f"image_size: expected an int >= 16, got {self.image_size!r}")
-        if not 1 <= self.min_instances <= self.max_instances:
-            raise ValueError(f"min_instances, max_instances: expected 1 <= min <= max, "
+        if not isinstance(self.image_size, (int, np.integer)) or not 16 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size: expected an int in [16, {MAX_IMAGE_SIZE}], got {self.image_size!r}")
+        if not all(isinstance(v, (int, np.integer)) for v in (self.min_instances, self.max_instances)) \
+                or not 1 <= self.min_instances <= self.max_instances <= MAX_INSTANCES:
+            raise ValueError(f"min_instances, max_instances: expected integers 1 <= min <= max <= {MAX_INSTANCES}, "
                              f"got {self.min_instances}, {self.max_instances}")
         for name, top in (("height_range", 1.0), ("thickness_range", float(self.image_size))):
             r = getattr(self, name)

@@ -83,14 +83,26 @@ def _work(dataset, cfg, flip_perm, start, stop, out) -> None:
         os.nice(10)
     except OSError:  # pragma: no cover - some systems refuse
         pass
+    parent = os.getppid()
     sampler = BatchSampler(len(dataset), cfg.batch_size, cfg.seed)
+
+    def send(item) -> None:  # wait for room, but leave as soon as the trainer is gone (SIGKILL)
+        while True:
+            if os.getppid() != parent:
+                os._exit(0)
+            try:
+                out.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                pass
+
     for step in range(start, stop):
         try:
             batch = make_batch(dataset, sampler.indices(step), cfg, batch_rng(cfg.seed, step), flip_perm)
         except Exception as e:  # hand the error to the trainer, which raises it
-            out.put((step, None, f"{type(e).__name__}: {e}"))
+            send((step, None, f"{type(e).__name__}: {e}"))
             return
-        out.put((step, batch, None))
+        send((step, batch, None))
 
 
 class BatchLoader:

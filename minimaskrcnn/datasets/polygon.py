@@ -27,6 +27,7 @@ import math
 import numpy as np
 from numba import njit
 
+from minimaskrcnn import checks
 from minimaskrcnn.datasets.rle import counts_to_mask
 
 SCALE = 5.0  # COCO's fine grid: 5 x 5 sub-pixels per pixel
@@ -162,7 +163,18 @@ def _polygon_kernel(xy, height, width):
     return counts[:c]
 
 
-def _check_polygon(xy, name: str) -> np.ndarray:
+def _check_polygon(xy, name: str, height=None, width=None) -> np.ndarray:
+    """A flat float64 array of >= 3 finite (x, y) vertices.
+
+    With the image size given, every vertex must lie within ``M = max(H, W)``
+    pixels of the image (x in [-M, W + M], y in [-M, H + M]): the rasteriser walks
+    every edge on the 5x grid, so its time and memory grow with the polygon's
+    perimeter, and a vertex at 1e9 would need gigabytes (COCO's own code fails
+    the same way). Inside the bound the work is at most ~15 M steps per edge.
+    """
+    if isinstance(xy, (str, bytes, dict)) or (isinstance(xy, (list, tuple))
+                                              and any(isinstance(v, (bool, str, bytes)) for v in xy)):
+        raise ValueError(f"{name}: a polygon must be a flat list of numbers [x1, y1, x2, y2, ...]")
     try:
         array = np.asarray(xy, dtype=np.float64)
     except (TypeError, ValueError):
@@ -172,20 +184,32 @@ def _check_polygon(xy, name: str) -> np.ndarray:
                          f"[x1, y1, x2, y2, x3, y3, ...], got shape {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: polygon coordinates must be finite")
+    if height is not None:
+        xs, ys, m = array[0::2], array[1::2], max(height, width)
+        if xs.min() < -m or xs.max() > width + m or ys.min() < -m or ys.max() > height + m:
+            raise ValueError(f"{name}: polygon coordinates must lie within max(H, W) = {m} pixels of the "
+                             f"{height}x{width} image (x in [{-m}, {width + m}], y in [{-m}, {height + m}]), got x "
+                             f"{xs.min():g}..{xs.max():g}, y {ys.min():g}..{ys.max():g}")
     return array
 
 
+def _check_size(height, width) -> tuple[int, int]:
+    return checks.image_size("polygon image", height, width)
+
+
 def polygon_to_counts(xy, height: int, width: int) -> np.ndarray:
-    """Run-length counts (M,) uint32 of one polygon, as COCO rasterises it."""
-    return _polygon_kernel(_check_polygon(xy, "xy"), int(height), int(width))
+    """Run-length counts (M,) uint32 of one polygon, as COCO rasterises it (see ``_check_polygon``)."""
+    height, width = _check_size(height, width)
+    return _polygon_kernel(_check_polygon(xy, "xy", height, width), height, width)
 
 
 def polygons_to_mask(polygons, height: int, width: int, name: str = "polygons") -> np.ndarray:
     """(H, W) bool union of the parts ``[[x1, y1, ...], [x1, y1, ...], ...]``."""
     if not isinstance(polygons, (list, tuple)) or len(polygons) == 0:
         raise ValueError(f"{name}: expected a non-empty list of polygons, got {polygons!r:.80}")
+    height, width = _check_size(height, width)
     mask = np.zeros((height, width), dtype=bool)
     for i, xy in enumerate(polygons):
-        counts = _polygon_kernel(_check_polygon(xy, f"{name}[{i}]"), int(height), int(width))
+        counts = _polygon_kernel(_check_polygon(xy, f"{name}[{i}]", height, width), height, width)
         mask |= counts_to_mask(counts, height, width)
     return mask

@@ -43,6 +43,8 @@ import numpy as np
 from minimaskrcnn.datasets.generated import GeneratedDataset
 
 SHAPES = ("circle", "square", "triangle")
+MAX_IMAGE_SIZE = 4096  # pixels per side: generating costs memory and time in image_size**2 per shape
+MAX_INSTANCES = 100
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,11 @@ class ShapesConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(self.class_names))
         object.__setattr__(self, "size_range", tuple(float(v) for v in self.size_range))
-        if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 16:
-            raise ValueError(f"image_size: expected an int >= 16, got {self.image_size!r}")
-        if not 1 <= self.min_instances <= self.max_instances:
-            raise ValueError(f"min_instances, max_instances: expected 1 <= min <= max, "
+        if not isinstance(self.image_size, (int, np.integer)) or not 16 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size: expected an int in [16, {MAX_IMAGE_SIZE}], got {self.image_size!r}")
+        if not all(isinstance(v, (int, np.integer)) for v in (self.min_instances, self.max_instances)) \
+                or not 1 <= self.min_instances <= self.max_instances <= MAX_INSTANCES:
+            raise ValueError(f"min_instances, max_instances: expected integers 1 <= min <= max <= {MAX_INSTANCES}, "
                              f"got {self.min_instances}, {self.max_instances}")
         lo, hi = self.size_range
         if not (len(self.size_range) == 2 and 0 < lo <= hi <= 1):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from minimaskrcnn import checks
+
 
 def hflip(sample: dict, flip_perm=None) -> dict:
     """Mirror left-right. A box (x1, x2) becomes (W - x2, W - x1).
@@ -72,9 +74,12 @@ def resize_and_pad(sample: dict, size: int) -> tuple[dict, float]:
     predictions can be mapped back: ``boxes_original = boxes / scale``. Samples
     that are already size x size are returned unchanged (scale 1).
     """
+    checks.integer("size", size, 1)
+    checks.mapping("sample", sample, ("image", "masks", "boxes"))
     H, W = sample["image"].shape[:2]
     if (H, W) == (size, size):
         return sample, 1.0
+    sample = dict(sample, masks=checks.binary_masks("sample['masks']", sample["masks"]))
     scale = size / max(H, W)
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
     image = np.zeros((size, size, 3), dtype=np.uint8)
@@ -115,14 +120,19 @@ def collate(samples: list[dict], size_divisible: int = 1):
     Crowd instances (``iscrowd``) are left out of the targets: they mark regions
     the evaluator ignores, not objects to learn.
     """
-    sizes = [tuple(s["image"].shape[:2]) for s in samples]
+    if not isinstance(samples, (list, tuple)) or len(samples) == 0:
+        raise ValueError(f"samples: expected a non-empty list of sample dicts, got {checks.describe(samples)}")
+    for i, s in enumerate(samples):
+        checks.mapping(f"samples[{i}]", s, ("image", "boxes", "labels", "masks"))
+    sizes = [tuple(np.shape(s["image"])[:2]) for s in samples]
     H, W = batch_shape(sizes, size_divisible)
     images = np.full((len(samples), H, W, 3), PAD_VALUE, dtype=np.uint8)
     targets = []
     for n, (s, (h, w)) in enumerate(zip(samples, sizes)):
         images[n, :h, :w] = s["image"]
-        keep = ~np.asarray(s.get("iscrowd", np.zeros(len(s["labels"]), bool)), dtype=bool)
-        masks = np.asarray(s["masks"], bool)[keep]
+        keep = ~checks.binary_masks(f"samples[{n}]['iscrowd']",
+                                    s.get("iscrowd", np.zeros(len(s["labels"]), bool))).reshape(-1)
+        masks = checks.binary_masks(f"samples[{n}]['masks']", s["masks"])[keep]
         if (h, w) != (H, W):
             padded = np.zeros((len(masks), H, W), dtype=bool)
             padded[:, :h, :w] = masks

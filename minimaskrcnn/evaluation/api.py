@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from minimaskrcnn import checks
 from minimaskrcnn.datasets import rle
 from minimaskrcnn.datasets.coco import (check_prediction, load_annotations, read_json,
                                         segmentations_to_counts, xyxy_to_xywh)
@@ -49,6 +50,40 @@ def _concat_counts(pieces):
     return counts.astype(np.uint32), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
+def _check_sample(sample, i: int, need_masks: bool):
+    """One ground-truth sample -> (image_id, (H, W), labels (G,), boxes (G, 4), masks (G, H, W) or None, crowd)."""
+    name = f"samples[{i}]"
+    checks.mapping(name, sample, ("image", "boxes", "labels"))
+    image_id = sample.get("image_id", i)
+    if not checks.is_int(image_id):
+        raise ValueError(f"{name}['image_id']: expected an integer, got {checks.describe(image_id)}")
+    image = np.asarray(sample["image"])
+    if image.ndim not in (2, 3):
+        raise ValueError(f"{name}['image']: expected (H, W, 3), got shape {image.shape}")
+    H, W = image.shape[:2]
+    labels = checks.real_array(f"{name}['labels']", sample["labels"]).reshape(-1)
+    if labels.size and not np.array_equal(labels, np.round(labels)):
+        raise ValueError(f"{name}['labels']: expected integer labels, got {labels.tolist()[:5]}")
+    G = len(labels)
+    boxes = checks.real_array(f"{name}['boxes']", sample["boxes"], finite=True).astype(np.float64)
+    boxes = boxes.reshape(0, 4) if boxes.size == 0 else boxes
+    if boxes.shape != (G, 4) or (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
+        raise ValueError(f"{name}['boxes']: expected ({G}, 4) rows (x1, y1, x2, y2) with x2 >= x1 and "
+                         f"y2 >= y1, got shape {boxes.shape}")
+    masks = sample.get("masks")
+    if need_masks and masks is None:
+        raise ValueError(f"samples[{i}]: no 'masks' (needed for segm)")
+    if masks is not None:
+        masks = checks.binary_masks(f"{name}['masks']", masks)
+        masks = masks.reshape(0, H, W) if masks.size == 0 else masks
+        if masks.shape != (G, H, W):
+            raise ValueError(f"{name}['masks']: expected shape {(G, H, W)}, got {masks.shape}")
+    crowd = checks.binary_masks(f"{name}['iscrowd']", sample.get("iscrowd", np.zeros(G, bool))).reshape(-1)
+    if crowd.shape != (G,):
+        raise ValueError(f"{name}['iscrowd']: expected shape ({G},), got {crowd.shape}")
+    return int(image_id), (H, W), labels.astype(np.int64), boxes, masks, crowd
+
+
 def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None,
              keypoint_sigmas=None) -> dict[str, EvalResult]:
     """COCO evaluation of predictions against samples, in memory.
@@ -81,23 +116,17 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None,
             pred = next(predictions)
         except StopIteration:
             raise ValueError(f"predictions: fewer predictions than samples (ran out at {i})") from None
-        image_id = int(sample.get("image_id", i))
+        image_id, (H, W), labels, boxes, masks, crowd = _check_sample(sample, i, need_masks)
         image_ids.append(image_id)
-        H, W = np.asarray(sample["image"]).shape[:2]
-        labels = np.asarray(sample["labels"], dtype=np.int64)
-        masks = sample.get("masks")
-        if need_masks and masks is None:
-            raise ValueError(f"samples[{i}]: no 'masks' (needed for segm)")
-        gt_box = xyxy_to_xywh(sample["boxes"])
-        gt_area = (np.asarray(masks).reshape(len(labels), H * W).sum(axis=1).astype(np.float64)  # G may be 0
+        gt_box = xyxy_to_xywh(boxes)
+        gt_area = (masks.reshape(len(labels), H * W).sum(axis=1).astype(np.float64)  # G may be 0
                    if masks is not None else gt_box[:, 2] * gt_box[:, 3])
-        crowd = np.asarray(sample.get("iscrowd", np.zeros(len(labels), bool)), dtype=bool)
         gt_rows.append((np.full(len(labels), image_id), labels, gt_area, gt_box, crowd))
         p = check_prediction(pred, i, need_masks=need_masks, image_shape=(H, W))
         dt_box = xyxy_to_xywh(p["boxes"])
         dt_rows.append((np.full(len(p["labels"]), image_id), p["labels"], p["scores"], dt_box))
         if need_masks:
-            gt_rle.append(rle.encode_counts_batch(np.asarray(masks, dtype=bool)))
+            gt_rle.append(rle.encode_counts_batch(masks))
             dt_rle.append(rle.encode_counts_batch(p["masks"]))
         if need_keypoints:
             gt_kp.append(_keypoints(sample.get("keypoints"), len(labels), num_keypoints, f"samples[{i}]"))
@@ -193,10 +222,19 @@ def _dt_from_coco(results, index, name: str, need_masks: bool, num_keypoints=Non
         for key in ("image_id", "category_id", "score"):
             if key not in r:
                 raise ValueError(f"{name}: result {i}: missing '{key}'")
+        for key in ("image_id", "category_id"):
+            if not checks.is_int(r[key]):
+                raise ValueError(f"{name}: result {i}: '{key}' must be an integer, got {checks.describe(r[key])}")
         if r["image_id"] not in index.image_by_id:
             raise ValueError(f"{name}: result {i}: image id {r['image_id']} is not in the annotations")
-        if not isinstance(r["score"], (int, float)) or not np.isfinite(r["score"]):
-            raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'score' must be a finite number")
+        if not checks.is_number(r["score"]):
+            raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'score' must be a finite number, "
+                             f"got {checks.describe(r['score'])}")
+        bbox = r.get("bbox")
+        if bbox is not None and bbox != [] and (not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
+                checks.is_number(v) for v in bbox) or bbox[2] < 0 or bbox[3] < 0):
+            raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'bbox' must be [x, y, w, h] of finite "
+                             f"numbers with w, h >= 0, got {checks.describe(bbox)}")
     box_mode = bool(results) and bool(results[0].get("bbox"))  # decided by the first result, like loadRes
     keypoint_mode = bool(results) and not box_mode and "segmentation" not in results[0] \
         and "keypoints" in results[0]
@@ -207,7 +245,7 @@ def _dt_from_coco(results, index, name: str, need_masks: bool, num_keypoints=Non
         if r.get(field) is None:
             raise ValueError(f"{name}: result {i} (image id {r['image_id']}): missing '{field}' "
                              f"(result 0 has one, so every result needs one)")
-        if box_mode and (len(r["bbox"]) != 4 or not all(isinstance(v, (int, float)) for v in r["bbox"])):
+        if box_mode and len(r["bbox"]) != 4:
             raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'bbox' must be [x, y, w, h]")
     sizes = [(index.image_by_id[r["image_id"]]["height"], index.image_by_id[r["image_id"]]["width"]) for r in results]
     where = lambda i: f"{name}: result {i} (image id {results[i]['image_id']})"  # noqa: E731

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minimaskrcnn import checks
+
 
 def cell_anchors(sizes, ratios) -> np.ndarray:
     """The ``A`` anchors of one cell centred at (0, 0): (A, 4) float32."""
@@ -57,7 +59,15 @@ def generate_anchors(feature_shape, stride: int, sizes, ratios, offset: float = 
     Returns:
         (H * W * A, 4) float32 boxes (x1, y1, x2, y2), in the order documented above.
     """
-    H, W = feature_shape
+    if not (isinstance(feature_shape, (tuple, list)) and len(feature_shape) == 2
+            and all(checks.is_int(v) and v >= 0 for v in feature_shape)):
+        raise ValueError(f"feature_shape: expected (H, W) of ints >= 0, got {feature_shape!r}")
+    H, W = (int(v) for v in feature_shape)
+    checks.number("stride", stride, 0, low_open=True)
+    checks.number("offset", offset, 0, 1)
+    for name, values in (("sizes", sizes), ("ratios", ratios)):
+        if len(values) == 0 or not all(checks.is_number(v) and v > 0 for v in values):
+            raise ValueError(f"{name}: expected at least one positive number, got {values!r}")
     base = cell_anchors(sizes, ratios)  # (A, 4)
     cx = (np.arange(W, dtype=np.float32) + offset) * stride
     cy = (np.arange(H, dtype=np.float32) + offset) * stride

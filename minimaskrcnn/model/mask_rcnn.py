@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minimaskrcnn import checks
 from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
 from minimaskrcnn.model.anchors import anchors_for_config
@@ -46,8 +47,10 @@ from minimaskrcnn.nn.module import Module
 class MaskRCNN(Module):
     def __init__(self, cfg: Config | None = None, *, rng=None):
         super().__init__()
+        if cfg is not None and not isinstance(cfg, Config):
+            raise TypeError(f"cfg: expected a Config (or None for the defaults), got {type(cfg).__name__}")
         self.cfg = cfg = cfg if cfg is not None else Config()
-        rng = rng if rng is not None else np.random.default_rng(cfg.seed)
+        rng = checks.rng("rng", rng) if rng is not None else np.random.default_rng(cfg.seed)
         self.backbone = Backbone(cfg, rng=rng)
         C = self.backbone.out_channels
         self.rpn = RPN(cfg, C, rng=rng)
@@ -63,7 +66,11 @@ class MaskRCNN(Module):
     # -- inputs ---------------------------------------------------------------
     def preprocess(self, images) -> np.ndarray:
         """uint8 (N, H, W, 3) or (H, W, 3) images -> normalised (N, 3, H, W) float32."""
-        x = np.asarray(images)
+        try:
+            x = np.asarray(images)
+        except ValueError:  # a list of images of different sizes
+            raise ValueError("images: expected one (N, H, W, 3) array; images of different sizes "
+                             "must be resized first (datasets.transforms.resize_and_pad)") from None
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4 or x.shape[-1] != 3:
@@ -71,9 +78,10 @@ class MaskRCNN(Module):
         if x.dtype != np.uint8:  # a float image in [0, 1] would silently be scaled twice
             raise TypeError(f"images: expected uint8 values 0-255, got dtype {x.dtype}")
         s = self.cfg.backbone_stride
-        if x.shape[1] % s or x.shape[2] % s:
-            raise ValueError(f"images: height and width must be multiples of the stride {s}, "
+        if x.shape[1] % s or x.shape[2] % s or x.shape[1] < s or x.shape[2] < s:
+            raise ValueError(f"images: height and width must be positive multiples of the stride {s}, "
                              f"got {x.shape[1]}x{x.shape[2]}")
+        checks.image_size("images", x.shape[1], x.shape[2])
         dtype = self.params_dtype()
         mean = np.asarray(self.cfg.pixel_mean, dtype=dtype)
         std = np.asarray(self.cfg.pixel_std, dtype=dtype)
@@ -109,13 +117,21 @@ class MaskRCNN(Module):
         cfg = self.cfg
         x = self.preprocess(images)
         N, _, H, W = x.shape
+        checks.rng("rng", rng)
+        if not isinstance(targets, (list, tuple)):
+            raise TypeError(f"targets: expected a list of {N} dicts (one per image), got {type(targets).__name__}")
         if len(targets) != N:
             raise ValueError(f"targets: expected {N} dicts, one per image, got {len(targets)}")
+        if proposals is not None:
+            if not isinstance(proposals, (list, tuple)) or len(proposals) != N:
+                raise ValueError(f"proposals: expected a list of {N} (P, 4) arrays, one per image")
+            proposals = [checks.real_array(f"proposals[{i}]", np.asarray(p, np.float32).reshape(-1, 4),
+                                           finite=True) for i, p in enumerate(proposals)]
         num_keypoints = len(cfg.keypoint_names) if self.keypoint_head is not None else 0
-        image_sizes = [_image_size(t.get("image_size"), (H, W), f"targets[{i}]['image_size']")
-                       for i, t in enumerate(targets)]
-        targets = [check_target(t, i, (H, W), cfg.num_classes, self.mask_head is not None, num_keypoints)
-                   for i, t in enumerate(targets)]
+        image_sizes = [_image_size(checks.mapping(f"targets[{i}]", t).get("image_size"), (H, W),
+                                   f"targets[{i}]['image_size']") for i, t in enumerate(targets)]
+        targets = [check_target(t, i, (H, W), cfg.num_classes, self.mask_head is not None, num_keypoints,
+                                clip_size=size) for i, (t, size) in enumerate(zip(targets, image_sizes))]
         gt_boxes = [t["boxes"] for t in targets]
         gt_labels = [t["labels"] for t in targets]
         feats, backbone_cache = self.backbone.forward(x)
@@ -208,12 +224,19 @@ class MaskRCNN(Module):
         ``image_sizes``: each image's own (h, w) when the batch (N, H, W, 3) is
         padded (as ``transforms.collate`` pads); boxes are clipped to, and masks
         have, that size. Default: every image is the whole (H, W).
+        A batch of 0 images (shape (0, H, W, 3), or ``[]``) gives ``[]``.
+
         ``with_masks=False`` skips the mask branch: the same network used as
         plain Faster R-CNN (``benchmarks/bench_inference.py`` times both).
         """
         cfg = self.cfg
+        checks.flag("with_masks", with_masks)
+        if isinstance(images, (list, tuple)) and len(images) == 0:
+            return []  # no images, no detections
         x = self.preprocess(images)
         N, _, H, W = x.shape
+        if N == 0:
+            return []
         if image_sizes is None:
             image_sizes = [(H, W)] * N
         if len(image_sizes) != N:
@@ -269,9 +292,9 @@ class MaskRCNN(Module):
     def load(cls, path: str, cfg: Config | None = None) -> "MaskRCNN":
         """Rebuild a model from a checkpoint; ``cfg``, if given, must equal the stored one."""
         data = load_npz(path)
-        if "config" not in data:
-            raise ValueError(f"checkpoint {path!r} has no 'config' entry: not a minimaskrcnn checkpoint")
-        stored = Config.from_json(str(data["config"]))
+        if "config" not in data or data["config"].dtype.kind != "U" or data["config"].ndim != 0:
+            raise ValueError(f"checkpoint {path!r} has no 'config' text entry: not a minimaskrcnn checkpoint")
+        stored = Config.from_json(str(data["config"]), f"checkpoint {path!r}: config")
         if cfg is not None and cfg != stored:
             mine, theirs = cfg.to_dict(), stored.to_dict()
             diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
@@ -279,24 +302,39 @@ class MaskRCNN(Module):
         model = cls(stored)
         try:
             model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
-        except ValueError as e:
-            raise ValueError(f"checkpoint {path!r}: {e}") from None
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"checkpoint {path!r}: {e}") from None
+        for name, p, _ in model.named_parameters():  # a NaN weight would silently give NaN detections
+            if not np.isfinite(p).all():
+                raise ValueError(f"checkpoint {path!r}: parameter {name!r} holds NaN or infinite values")
         return model
 
 
 def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool,
-                 num_keypoints: int = 0) -> dict:
-    """Validate one image's target dict; drop zero-width or zero-height boxes.
+                 num_keypoints: int = 0, clip_size=None) -> dict:
+    """Validate one image's target dict; clip boxes to the image; drop zero-width or zero-height boxes.
 
-    Degenerate boxes (e.g. an object clipped away by a crop) carry no object
-    to learn and cannot be box-encoded (log of a zero width), so they are removed
-    with their labels and masks. Anything malformed raises ``ValueError``.
+    ``image_size`` (H, W) is the batch's (the masks' shape); ``clip_size`` (h, w), the
+    image's own size inside a padded batch (default: the whole H, W), bounds the boxes.
+
+    A box partly outside the image is clipped to it (the part outside holds no
+    pixels to learn from); a box entirely outside it (no area left after
+    clipping, yet positive area before) is an error, since it cannot describe
+    an object of this image. Degenerate boxes (e.g. an object clipped away by a
+    crop) carry no object to learn and cannot be box-encoded (log of a zero
+    width), so they are removed with their labels and masks. Masks must be bool
+    or exactly 0/1. Anything malformed raises ``TypeError`` / ``ValueError``
+    naming ``targets[i][key]``.
     """
     H, W = image_size
-    boxes = np.asarray(t.get("boxes"), dtype=np.float32)
+    h, w = image_size if clip_size is None else clip_size
+    name = f"targets[{i}]"
+    required = ("boxes", "labels") + (("masks",) if need_masks else ()) + (("keypoints",) if num_keypoints else ())
+    checks.mapping(name, t, required)
+    boxes = checks.real_array(f"{name}['boxes']", t["boxes"]).astype(np.float32)
     if boxes.size == 0:
         boxes = boxes.reshape(0, 4)  # an image without objects may give [] for its boxes
-    raw_labels = np.asarray(t.get("labels")).reshape(-1)
+    raw_labels = checks.real_array(f"{name}['labels']", t["labels"]).reshape(-1)
     if raw_labels.size and not np.array_equal(raw_labels, np.round(raw_labels.astype(np.float64))):
         raise ValueError(f"targets[{i}]['labels']: expected integer class labels, got {raw_labels.tolist()}")
     labels = raw_labels.astype(np.int64)
@@ -307,14 +345,22 @@ def check_target(t: dict, i: int, image_size, num_classes: int, need_masks: bool
         raise ValueError(f"targets[{i}]['boxes']: need finite (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1")
     if len(labels) and (labels.min() < 1 or labels.max() > num_classes):
         raise ValueError(f"targets[{i}]['labels']: expected values in 1..{num_classes} (0 is background)")
+    clipped = np.clip(boxes, 0, np.array([w, h, w, h], dtype=np.float32))
+    had_area = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    gone = had_area & ~((clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1]))
+    if gone.any():
+        g = int(np.flatnonzero(gone)[0])
+        raise ValueError(f"targets[{i}]['boxes'][{g}] = {boxes[g].tolist()}: lies entirely outside the "
+                         f"{h}x{w} image (x in [0, {w}], y in [0, {h}])")
+    boxes = clipped
     out = {"boxes": boxes, "labels": labels}
     if need_masks:
-        masks = np.asarray(t.get("masks"), dtype=bool)
+        masks = checks.binary_masks(f"{name}['masks']", t["masks"])
         if masks.shape != (len(labels), H, W):
             raise ValueError(f"targets[{i}]['masks']: expected shape {(len(labels), H, W)}, got {masks.shape}")
         out["masks"] = masks
     if num_keypoints:
-        keypoints = np.asarray(t.get("keypoints"), dtype=np.float32)
+        keypoints = checks.real_array(f"{name}['keypoints']", t["keypoints"]).astype(np.float32)
         if keypoints.shape != (len(labels), num_keypoints, 3) or not np.isfinite(keypoints).all():
             raise ValueError(f"targets[{i}]['keypoints']: expected finite [x, y, v] rows of shape "
                              f"{(len(labels), num_keypoints, 3)}, got {keypoints.shape}")

@@ -152,6 +152,9 @@ class Linear(Module):
 
     def backward(self, dout, cache):
         x = cache
+        if np.shape(dout) != (x.shape[0], self.params["weight"].shape[0]):
+            raise ValueError(f"dout must have the output's shape {(x.shape[0], self.params['weight'].shape[0])}, "
+                             f"got {np.shape(dout)}")
         dx, dw = linear_backward(dout, x, self.params["weight"])  # dout @ w, dout.T @ x
         self.grads["weight"] += dw  # (out, in)
         if "bias" in self.params:
@@ -274,6 +277,8 @@ class MaxPool2d(Module):
 
     def backward(self, dout, cache):
         shape, argmax = cache
+        if np.shape(dout) != argmax.shape:
+            raise ValueError(f"dout must have the output's shape {argmax.shape}, got {np.shape(dout)}")
         dx = np.zeros(shape, dtype=dout.dtype)
         _maxpool_backward_kernel(np.ascontiguousarray(dout), argmax, dx)
         return dx

@@ -91,6 +91,8 @@ class Module:
             )
         for name, p in own.items():
             value = np.asarray(state[name])
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"state_dict[{name!r}] has dtype {value.dtype}, expected real numbers")
             if value.shape != p.shape:
                 raise ValueError(
                     f"state_dict[{name!r}] has shape {value.shape}, the model expects {p.shape}"

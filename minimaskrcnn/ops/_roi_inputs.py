@@ -2,9 +2,15 @@
 
 Kernels assume what these functions guarantee: C-contiguous arrays of the
 features' dtype, rois ``(K, 5)`` with a valid integer batch index, finite
-coordinates and ``x2 >= x1``, ``y2 >= y1``. Every error names the argument.
+coordinates within ``MAX_ROI_COORDINATE`` feature pixels of the origin and
+``x2 >= x1``, ``y2 >= y1``. Every error names the argument.
+
 Feature values are not scanned for NaN/inf (that would cost a pass over the
-whole map on every call); non-finite features propagate to the output.
+whole map on every call). Every RoI op propagates them the same way: a NaN
+that enters a bin makes that bin's output NaN (average, RoIAlign max and
+RoIPool alike), and in the max modes the gradient goes to the first NaN, as
+``np.argmax`` picks it. An infinite feature may also turn into NaN where a
+bilinear weight of 0 multiplies it (torchvision does the same).
 """
 from __future__ import annotations
 
@@ -15,11 +21,19 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
+from minimaskrcnn import checks
+
 # Below about this many inner-loop operations (~8 ms on one core) a call runs on
 # one thread: waking the other threads costs microseconds on an idle machine, but
 # a whole scheduler time slice (several ms) when another process keeps the other
 # core busy -- more than the parallel loop would save.
 PARALLEL_MIN_WORK = 16_000_000
+
+# RoI coordinates (times spatial_scale) must lie within this many feature pixels of
+# the origin: beyond 2**24 float32 cannot tell neighbouring pixels apart, and the
+# kernels' whole-pixel arithmetic (int64) stays exact far inside this bound.
+MAX_ROI_COORDINATE = 2.0**24
+MAX_OUTPUT_SIZE = 1024  # output bins per side (the model uses at most 28)
 
 
 def check_features(features, name: str = "features") -> np.ndarray:
@@ -36,9 +50,12 @@ def check_features(features, name: str = "features") -> np.ndarray:
     return np.ascontiguousarray(f)
 
 
-def check_rois(rois, features: np.ndarray) -> np.ndarray:
+def check_rois(rois, features: np.ndarray, spatial_scale: float = 1.0) -> np.ndarray:
     """(K, 5) rows (batch_index, x1, y1, x2, y2), converted to the features' dtype."""
-    r = np.asarray(rois)
+    try:
+        r = np.asarray(rois)
+    except ValueError:  # ragged rows
+        raise ValueError("rois must have shape (K, 5) = (batch_index, x1, y1, x2, y2), got ragged rows") from None
     if r.dtype.kind not in "fiu":
         raise TypeError(f"rois must be a real-valued array, got dtype {r.dtype}")
     if r.ndim != 2 or r.shape[1] != 5:
@@ -56,6 +73,11 @@ def check_rois(rois, features: np.ndarray) -> np.ndarray:
         )
     if (r[:, 3] < r[:, 1]).any() or (r[:, 4] < r[:, 2]).any():
         raise ValueError("rois must satisfy x2 >= x1 and y2 >= y1 in every row (b, x1, y1, x2, y2)")
+    far = np.abs(r[:, 1:]).max(axis=1) * spatial_scale > MAX_ROI_COORDINATE  # (K,)
+    if far.any():
+        k = int(np.flatnonzero(far)[0])
+        raise ValueError(f"rois[{k}] = {r[k].tolist()}: coordinates times spatial_scale ({spatial_scale:g}) "
+                         f"must lie within +-2**24 feature pixels of the origin")
     return r
 
 
@@ -70,11 +92,13 @@ def check_output_size(output_size) -> tuple[int, int]:
         raise TypeError(f"output_size must be an int or a pair (ph, pw) of ints, got {output_size!r}")
     if ph < 1 or pw < 1:
         raise ValueError(f"output_size must be positive, got {output_size!r}")
+    if ph > MAX_OUTPUT_SIZE or pw > MAX_OUTPUT_SIZE:
+        raise ValueError(f"output_size must be at most {MAX_OUTPUT_SIZE} per side, got {output_size!r}")
     return int(ph), int(pw)
 
 
 def check_spatial_scale(spatial_scale) -> float:
-    if not isinstance(spatial_scale, numbers.Real) or isinstance(spatial_scale, bool):
+    if not checks.is_number(spatial_scale, finite=False):
         raise TypeError(f"spatial_scale must be a number, got {spatial_scale!r}")
     if not (math.isfinite(spatial_scale) and spatial_scale > 0):
         raise ValueError(f"spatial_scale must be positive and finite, got {spatial_scale!r}")
@@ -82,7 +106,7 @@ def check_spatial_scale(spatial_scale) -> float:
 
 
 def check_sampling_ratio(sampling_ratio) -> int:
-    if not isinstance(sampling_ratio, numbers.Integral) or isinstance(sampling_ratio, bool):
+    if not checks.is_int(sampling_ratio):
         raise TypeError(f"sampling_ratio must be an int (<= 0 means adaptive), got {sampling_ratio!r}")
     return int(sampling_ratio)
 

@@ -175,7 +175,9 @@ def bilinear_interpolate(feature, y, x) -> Bilinear:
     if not (np.isfinite(y).all() and np.isfinite(x).all()):
         raise ValueError("y and x must be finite")
     outside = (y < -1) | (y > height) | (x < -1) | (x > width)
-    y, x = np.maximum(y, T(0)), np.maximum(x, T(0))
+    # clamp below at 0 (the border rule); above at the size, which changes only outside
+    # points and keeps the int conversion below exact for any finite coordinate
+    y, x = np.clip(y, T(0), T(height)), np.clip(x, T(0), T(width))
     y_low, x_low = y.astype(np.int64), x.astype(np.int64)  # truncation = floor, as y, x >= 0
     last_row, last_col = y_low >= height - 1, x_low >= width - 1
     y_low = np.where(last_row, height - 1, y_low)

@@ -139,6 +139,8 @@ def _check(boxes, scores, iou_threshold):
         s = s.astype(np.float64)  # -scores must not wrap around (unsigned) or fail (bool)
     if not isinstance(iou_threshold, numbers.Real) or not np.isfinite(iou_threshold):
         raise ValueError(f"iou_threshold must be a finite number, got {iou_threshold!r}")
+    if not 0 <= iou_threshold <= 1:  # IoU's range; also keeps a 0/0 IoU (NaN) and 0 equivalent
+        raise ValueError(f"iou_threshold must lie in [0, 1], got {iou_threshold!r}")
     return boxes, s, float(iou_threshold)
 
 
@@ -157,7 +159,7 @@ def nms(boxes, scores, iou_threshold):
     Args:
         boxes: (K, 4) float (x1, y1, x2, y2), x2 >= x1, y2 >= y1.
         scores: (K,) float, higher is better.
-        iou_threshold: a box is suppressed by a better one when IoU > iou_threshold.
+        iou_threshold: in [0, 1]; a box is suppressed by a better one when IoU > iou_threshold.
 
     Returns:
         (M,) int64 indices of the kept boxes, highest score first (ties: input order).

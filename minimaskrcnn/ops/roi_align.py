@@ -41,10 +41,24 @@ RoI ``(0, 1, 1, 3, 3)``, output 2x2, ``sampling_ratio=1``:
 * ``aligned=False``: box ``[1, 3)``, samples at ``{1.5, 2.5}`` ->
   ``[[9, 10], [14, 15]]``: shifted by half a pixel in both directions (+3).
 
+Edges, defined once:
+
+* a bin without samples (a zero-size box with ``aligned=True``: ``ceil(0) = 0``
+  samples) gives 0, in both modes, and passes no gradient;
+* samples outside the map read 0 (the border rule of ops/bilinear.py), so a box
+  entirely off the map gives 0 in ``avg`` mode -- and in ``max`` mode, where 0 is
+  then the largest sample;
+* NaN propagates: a NaN among a bin's samples makes the bin NaN in both modes
+  (as in ``roi_pool``), and in ``max`` mode the first NaN is the winner;
+* the work is capped: a bin may hold at most ``MAX_SAMPLES_PER_BIN`` = 4096
+  samples (64 x 64). The adaptive grid grows with the box (``ceil(roi_h / ph)``
+  per axis), so a huge RoI is refused with an error naming it instead of
+  running for hours; pass a fixed ``sampling_ratio`` (<= 64) for such boxes.
+
 Gradient: the output is linear in the features. In ``avg`` mode each sample
 sends ``grad / count`` to its four neighbours in proportion to their bilinear
-weights; in ``max`` mode only the winning sample (the first maximum) sends
-``grad`` to its four neighbours. ``roi_align_backward`` recomputes the winner
+weights; in ``max`` mode only the winning sample (the first maximum, or the
+first NaN -- ``np.argmax``'s choice) sends ``grad`` to its four neighbours. ``roi_align_backward`` recomputes the winner
 from ``features``, so in max mode it needs the forward input; in avg mode only
 its shape and dtype are used.
 
@@ -71,6 +85,8 @@ from minimaskrcnn.ops._roi_inputs import (
 )
 from minimaskrcnn.ops import tiles
 from minimaskrcnn.ops.bilinear import bilinear_interpolate_naive, linear_weights
+
+MAX_SAMPLES_PER_BIN = 4096  # gh * gw; see "Edges" above
 
 
 # --------------------------------------------------------------------------- geometry
@@ -106,9 +122,11 @@ def roi_align_sampling_points(roi_xyxy, output_size, spatial_scale=1.0, sampling
     """
     ph, pw = check_output_size(output_size)
     T = np.dtype(dtype).type
+    roi_xyxy = _check_roi_xyxy(roi_xyxy)
     y1, x1, bin_h, bin_w, gh, gw = _roi_align_geometry(
         roi_xyxy, ph, pw, check_spatial_scale(spatial_scale), check_sampling_ratio(sampling_ratio),
         check_flag(aligned, "aligned"), T)
+    _check_samples_per_bin(np.array([gh * gw]), np.array([[0, *roi_xyxy]]))
     # Same operation order as the kernel: start + i * bin + ((a + 0.5) * bin) / g.
     ys = (y1 + np.arange(ph, dtype=T)[:, None] * bin_h) + (np.arange(gh, dtype=T) + T(0.5)) * bin_h / T(gh)
     xs = (x1 + np.arange(pw, dtype=T)[:, None] * bin_w) + (np.arange(gw, dtype=T) + T(0.5)) * bin_w / T(gw)
@@ -120,18 +138,62 @@ def roi_align_bin_edges(roi_xyxy, output_size, spatial_scale=1.0, aligned=False,
     ph, pw = check_output_size(output_size)
     T = np.dtype(dtype).type
     y1, x1, bin_h, bin_w, _, _ = _roi_align_geometry(
-        roi_xyxy, ph, pw, check_spatial_scale(spatial_scale), 1, check_flag(aligned, "aligned"), T)
+        _check_roi_xyxy(roi_xyxy), ph, pw, check_spatial_scale(spatial_scale), 1,
+        check_flag(aligned, "aligned"), T)
     return y1 + np.arange(ph + 1, dtype=T) * bin_h, x1 + np.arange(pw + 1, dtype=T) * bin_w
+
+
+def _check_roi_xyxy(roi_xyxy) -> tuple:
+    """One box (x1, y1, x2, y2) of finite numbers with x2 >= x1, y2 >= y1."""
+    box = np.asarray(roi_xyxy, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
+        raise ValueError(f"roi_xyxy must be one finite box (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1, "
+                         f"got {np.asarray(roi_xyxy).tolist()}")
+    return tuple(np.asarray(roi_xyxy).reshape(-1))
+
+
+def samples_per_bin(rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False,
+                    dtype=np.float64) -> np.ndarray:
+    """(K,) int64 number of samples ``gh * gw`` in each bin of each RoI (validated rois (K, 5)).
+
+    The same arithmetic as the kernels (in ``dtype``), vectorised over RoIs.
+    """
+    ph, pw = output_size
+    if sampling_ratio > 0:
+        return np.full(len(rois), sampling_ratio * sampling_ratio, dtype=np.int64)
+    T = np.dtype(dtype).type
+    offset = T(0.5) if aligned else T(0)
+    r = rois.astype(T, copy=False) * T(spatial_scale) - offset  # (K, 5); column 0 unused
+    roi_w, roi_h = r[:, 3] - r[:, 1], r[:, 4] - r[:, 2]
+    if not aligned:
+        roi_w, roi_h = np.maximum(roi_w, T(1)), np.maximum(roi_h, T(1))
+    gh = np.ceil(roi_h / T(ph)).astype(np.int64)  # exact: |values| < 2**24 (check_rois)
+    gw = np.ceil(roi_w / T(pw)).astype(np.int64)
+    return gh * gw
+
+
+def _check_samples_per_bin(counts, rois) -> None:
+    too_many = counts > MAX_SAMPLES_PER_BIN
+    if too_many.any():
+        k = int(np.flatnonzero(too_many)[0])
+        raise ValueError(f"rois[{k}] = {np.asarray(rois[k]).tolist()}: {int(counts[k])} samples per bin is more "
+                         f"than MAX_SAMPLES_PER_BIN = {MAX_SAMPLES_PER_BIN} (the adaptive sampling_ratio grows "
+                         f"with the box); pass a fixed sampling_ratio <= 64 or a smaller RoI")
 
 
 # --------------------------------------------------------------------------- reference
 def _check_all(features, rois, output_size, spatial_scale, sampling_ratio, aligned, mode):
     features = check_features(features)
-    rois = check_rois(rois, features)
+    spatial_scale = check_spatial_scale(spatial_scale)
+    rois = check_rois(rois, features, spatial_scale)
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
-    return (features, rois, check_output_size(output_size), check_spatial_scale(spatial_scale),
-            check_sampling_ratio(sampling_ratio), check_flag(aligned, "aligned"))
+    output_size = check_output_size(output_size)
+    sampling_ratio = check_sampling_ratio(sampling_ratio)
+    aligned = check_flag(aligned, "aligned")
+    _check_samples_per_bin(samples_per_bin(rois, output_size, spatial_scale, sampling_ratio, aligned,
+                                           features.dtype), rois)
+    return features, rois, output_size, spatial_scale, sampling_ratio, aligned
 
 
 def roi_align_naive(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1,
@@ -150,8 +212,8 @@ def roi_align_naive(features, rois, output_size, spatial_scale=1.0, sampling_rat
                 for j in range(pw):
                     values = [bilinear_interpolate_naive(features[b, c], y, x).value
                               for y in ys[i] for x in xs[j]]
-                    if mode == "max":
-                        out[k, c, i, j] = max(values) if values else 0
+                    if mode == "max":  # the first maximum, or the first NaN (np.argmax's choice)
+                        out[k, c, i, j] = values[int(np.argmax(values))] if values else 0
                     else:
                         total = T(0)
                         for v in values:
@@ -179,8 +241,8 @@ def roi_align_backward_naive(grad_output, features, rois, output_size, spatial_s
                                for y in ys[i] for x in xs[j]]
                     if not samples:
                         continue
-                    if mode == "max":  # only the first maximum passes the gradient on
-                        best = max(range(len(samples)), key=lambda s: samples[s].value)
+                    if mode == "max":  # only the first maximum (or first NaN) passes the gradient on
+                        best = int(np.argmax([s.value for s in samples]))
                         samples, scale = [samples[best]], T(1)
                     else:
                         scale = T(1) / count
@@ -272,7 +334,7 @@ def _roi_align_forward_kernel(features, rois, k0, k1, ph, pw, spatial_scale, sam
                             first = sy == i * gh and sx == j * gw
                             for c in range(nc):
                                 v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
-                                if first or v > acc[c]:
+                                if first or v > acc[c] or (v != v and acc[c] == acc[c]):  # NaN wins
                                     acc[c] = v
                 if not use_max:
                     for c in range(nc):
@@ -323,8 +385,8 @@ def _roi_align_backward_kernel(grad_output, features, rois, spatial_scale, sampl
                             f4 = features[b, y_high[sy], x_high[sx], c0:c1]
                             for c in range(nc):
                                 v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
-                                if s == 0 or v > best[c]:
-                                    best[c], winner[c] = v, s
+                                if s == 0 or v > best[c] or (v != v and best[c] == best[c]):
+                                    best[c], winner[c] = v, s  # first maximum, or first NaN
                             s += 1
                 else:
                     for c in range(nc):
@@ -383,7 +445,8 @@ def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1,
         mode: "avg" (paper, torchvision) or "max" (the lecture's drawing).
 
     Returns:
-        (K, C, ph, pw) array of the features' dtype (empty when K = 0).
+        (K, C, ph, pw) array of the features' dtype (empty when K = 0; see "Edges"
+        in the module docstring for empty bins, NaN and the sample cap).
     """
     features, rois, (ph, pw), spatial_scale, sampling_ratio, aligned = _check_all(
         features, rois, output_size, spatial_scale, sampling_ratio, aligned, mode)

@@ -15,7 +15,14 @@ For one RoI ``(b, x1, y1, x2, y2)`` and output size ``(ph, pw)``:
    ``i`` covers pixel rows ``floor(i * bin_h) .. ceil((i+1) * bin_h) - 1``
    (offset by ``y1'`` and clipped to the map); so neighbouring bins may share
    a row, and bins may differ in size by one pixel.
-4. **Max-pool** each bin (a bin that lies entirely off the map gives 0).
+4. **Max-pool** each bin.
+
+Edges, defined once: a bin that lies entirely off the map (no pixel) gives 0
+and passes no gradient; a bin holding only -inf gives -inf (torchvision gives
+-FLT_MAX there); NaN propagates as in ``roi_align``: a NaN pixel in a bin makes
+the bin NaN, and its gradient goes to the first NaN (``np.argmax``'s choice).
+RoI coordinates times ``spatial_scale`` must lie within 2**24 feature pixels
+of the origin (``_roi_inputs.MAX_ROI_COORDINATE``).
 
 Two roundings (box, then bin edges) move the pooled region by up to about a
 pixel of the feature map -- 16 image pixels at stride 16. That misalignment is
@@ -29,10 +36,11 @@ share column 1, offset by x1' = 1: x 1..2 and 2..3); bin rows ``0..1`` and
 ``2..3``. Maxima: ``[[f[1,2], f[1,3]], [f[3,2], f[3,3]]] = [[7, 8], [17, 18]]``.
 
 Gradient: each output passes its gradient to the single pixel that held the
-maximum (the first one in row-major order on ties). ``roi_pool_backward``
-recomputes that pixel from ``features``. Results equal ``torchvision.ops.roi_pool``
-(arithmetic in the features' dtype) except that a bin holding only -inf/NaN
-gives -inf here, where torchvision gives -FLT_MAX.
+maximum (the first one in row-major order on ties, or the first NaN).
+``roi_pool_backward`` recomputes that pixel from ``features``. Results equal
+``torchvision.ops.roi_pool`` (arithmetic in the features' dtype) on finite
+features, and bins without -inf; with NaN, torchvision skips it where we
+propagate it (so that RoIPool and RoIAlign treat NaN alike).
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ import numpy as np
 from numba import njit, prange
 
 from minimaskrcnn.ops._roi_inputs import (
+    MAX_ROI_COORDINATE,
     check_features,
     check_grad_output,
     check_output_size,
@@ -75,10 +84,18 @@ def roi_pool_bins(roi_xyxy, output_size, feature_size, spatial_scale=1.0, dtype=
         columns ``w_start[j] <= x < w_end[j]`` (empty if either range is).
     """
     ph, pw = check_output_size(output_size)
-    height, width = feature_size
+    try:
+        height, width = (int(v) for v in feature_size)
+    except (TypeError, ValueError):
+        raise TypeError(f"feature_size must be a pair (H, W) of ints, got {feature_size!r}") from None
     T = np.dtype(dtype).type
     scale = T(check_spatial_scale(spatial_scale))
-    x1, y1, x2, y2 = (_round_half_away(T(v) * scale) for v in roi_xyxy)
+    box = np.asarray(roi_xyxy, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1] \
+            or np.abs(box).max() * float(scale) > MAX_ROI_COORDINATE:
+        raise ValueError(f"roi_xyxy must be one finite box (x1, y1, x2, y2) with x2 >= x1, y2 >= y1 and "
+                         f"|coordinates| * spatial_scale <= 2**24, got {np.asarray(roi_xyxy).tolist()}")
+    x1, y1, x2, y2 = (_round_half_away(T(v) * scale) for v in np.asarray(roi_xyxy).reshape(-1))
     roi_h, roi_w = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)  # end pixel counted
     bin_h, bin_w = T(roi_h) / T(ph), T(roi_w) / T(pw)
 
@@ -93,7 +110,7 @@ def roi_pool_bins(roi_xyxy, output_size, feature_size, spatial_scale=1.0, dtype=
 def roi_pool_naive(features, rois, output_size, spatial_scale=1.0):
     """Reference RoIPool: plain loops over RoIs, channels, bins and pixels."""
     features = check_features(features)
-    rois = check_rois(rois, features)
+    rois = check_rois(rois, features, check_spatial_scale(spatial_scale))
     ph, pw = check_output_size(output_size)
     N, C, H, W = features.shape
     out = np.zeros((len(rois), C, ph, pw), dtype=features.dtype)  # (K, C, ph, pw)
@@ -105,14 +122,14 @@ def roi_pool_naive(features, rois, output_size, spatial_scale=1.0):
             for i in range(ph):
                 for j in range(pw):
                     region = features[b, c, h_start[i]:h_end[i], w_start[j]:w_end[j]]
-                    out[k, c, i, j] = region.max() if region.size else 0  # empty bin -> 0
+                    out[k, c, i, j] = region.max() if region.size else 0  # NaN propagates; empty bin -> 0
     return out
 
 
 def roi_pool_backward_naive(grad_output, features, rois, output_size, spatial_scale=1.0):
     """Reference gradient of ``roi_pool``: each output's gradient goes to its argmax pixel."""
     features = check_features(features)
-    rois = check_rois(rois, features)
+    rois = check_rois(rois, features, check_spatial_scale(spatial_scale))
     ph, pw = check_output_size(output_size)
     N, C, H, W = features.shape
     grad_output = check_grad_output(grad_output, (len(rois), C, ph, pw), features.dtype)
@@ -125,7 +142,7 @@ def roi_pool_backward_naive(grad_output, features, rois, output_size, spatial_sc
             for i in range(ph):
                 for j in range(pw):
                     region = features[b, c, h_start[i]:h_end[i], w_start[j]:w_end[j]]
-                    if region.size:  # argmax: the first maximum in row-major order
+                    if region.size:  # argmax: the first maximum in row-major order (or first NaN)
                         y, x = np.unravel_index(np.argmax(region), region.shape)
                         grad[b, c, h_start[i] + y, w_start[j] + x] += grad_output[k, c, i, j]
     return grad
@@ -140,7 +157,7 @@ def _bins_kernel(roi, ph, pw, spatial_scale, H, W, T):
     scale = T(spatial_scale)
     corners = np.empty(4, dtype=np.int64)  # x1, y1, x2, y2 rounded half away from zero
     for n in range(4):
-        v = roi[n + 1] * scale
+        v = float(roi[n + 1] * scale)  # exact; float() also lets plain Python (NUMBA_DISABLE_JIT) trunc it
         t = math.trunc(v)
         corners[n] = t + (1 if v > 0 else -1) if abs(v - t) >= 0.5 else t
     roi_h = max(corners[3] - corners[1] + 1, 1)
@@ -171,13 +188,14 @@ def _roi_pool_forward_kernel(features, rois, ph, pw, spatial_scale, out):
                 if h_end[i] <= h_start[i] or w_end[j] <= w_start[j]:
                     continue  # empty bin -> 0
                 acc = res[i * pw + j]  # (C,)
-                acc[:] = -np.inf
+                acc[:] = features[b, h_start[i], w_start[j]]  # start from the bin's first pixel
                 for y in range(h_start[i], h_end[i]):
                     for x in range(w_start[j], w_end[j]):
                         row = features[b, y, x]  # (C,)
                         for c in range(C):
-                            if row[c] > acc[c]:
-                                acc[c] = row[c]
+                            v = row[c]
+                            if v > acc[c] or (v != v and acc[c] == acc[c]):  # a NaN wins and stays
+                                acc[c] = v
         for c in range(C):  # (ph * pw, C) -> (C, ph, pw)
             for i in range(ph):
                 for j in range(pw):
@@ -203,17 +221,20 @@ def _roi_pool_backward_kernel(grad_output, features, rois, spatial_scale, n_bloc
             h_start, h_end, w_start, w_end = _bins_kernel(rois[k], ph, pw, spatial_scale, H, W, T)
             for i in range(ph):
                 for j in range(pw):
-                    best[:] = -np.inf
-                    arg_y[:] = -1
+                    if h_end[i] <= h_start[i] or w_end[j] <= w_start[j]:
+                        continue  # empty bin: no gradient
+                    best[:] = features[b, h_start[i], w_start[j], c0:c1]  # the bin's first pixel
+                    arg_y[:] = h_start[i]
+                    arg_x[:] = w_start[j]
                     for y in range(h_start[i], h_end[i]):
                         for x in range(w_start[j], w_end[j]):
                             row = features[b, y, x, c0:c1]  # (c1 - c0,)
                             for c in range(c1 - c0):
-                                if row[c] > best[c]:  # strict: the first maximum wins
-                                    best[c], arg_y[c], arg_x[c] = row[c], y, x
+                                v = row[c]  # strict: the first maximum wins; a NaN wins and stays
+                                if v > best[c] or (v != v and best[c] == best[c]):
+                                    best[c], arg_y[c], arg_x[c] = v, y, x
                     for c in range(c1 - c0):
-                        if arg_y[c] >= 0:
-                            grad[b, arg_y[c], arg_x[c], c0 + c] += grad_output[k, c0 + c, i, j]
+                        grad[b, arg_y[c], arg_x[c], c0 + c] += grad_output[k, c0 + c, i, j]
 
 
 # --------------------------------------------------------------------------- public API
@@ -238,9 +259,9 @@ def roi_pool(features, rois, output_size, spatial_scale=1.0):
         (K, C, ph, pw) array of the features' dtype (empty when K = 0).
     """
     features = check_features(features)
-    rois = check_rois(rois, features)
-    ph, pw = check_output_size(output_size)
     spatial_scale = check_spatial_scale(spatial_scale)
+    rois = check_rois(rois, features, spatial_scale)
+    ph, pw = check_output_size(output_size)
     out = np.zeros((len(rois), features.shape[1], ph, pw), dtype=features.dtype)  # (K, C, ph, pw)
     if len(rois) and features.shape[1]:
         nhwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))  # (N, H, W, C)
@@ -262,9 +283,9 @@ def roi_pool_backward(grad_output, features, rois, output_size, spatial_scale=1.
         (N, C, H, W) gradient, the features' dtype.
     """
     features = check_features(features)
-    rois = check_rois(rois, features)
-    ph, pw = check_output_size(output_size)
     spatial_scale = check_spatial_scale(spatial_scale)
+    rois = check_rois(rois, features, spatial_scale)
+    ph, pw = check_output_size(output_size)
     N, C, H, W = features.shape
     grad_output = check_grad_output(grad_output, (len(rois), C, ph, pw), features.dtype)
     if len(rois) == 0 or C == 0:
