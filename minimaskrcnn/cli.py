@@ -6,6 +6,10 @@ Commands::
         write a toy shapes dataset as OUT/images/*.png + OUT/annotations.json (COCO)
     make-keypoints OUT --num-images N [--seed S] [--size 128]
         write toy stick figures with 9 keypoints each (COCO keypoints format)
+    make-objects OUT --num-images N [--seed S]
+        write the second toy dataset: rings, stars, crosses, bars (JPEG, mixed sizes; see cli_data.py)
+    inspect-data DIR [--out PNG]
+        the dataset's statistics and the settings train --data DIR would choose
     evaluate-results ANNOTATIONS RESULTS_JSON [--iou-type bbox|segm|both] [--json OUT]
         COCO evaluation of a results file; prints the summary tables
     train [--out DIR] [--data DIR] [--val-data DIR] [--steps N] [--set KEY=VALUE ...] [--resume]
@@ -282,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from minimaskrcnn.cli_model import COMMANDS as MODEL_COMMANDS  # train, evaluate, predict, demo
 
-    for add in COMMANDS + MODEL_COMMANDS:
+    from minimaskrcnn.cli_data import COMMANDS as DATA_COMMANDS  # make-objects, inspect-data
+
+    for add in COMMANDS + DATA_COMMANDS + MODEL_COMMANDS:
         add(subparsers)
     return parser
 

@@ -159,12 +159,14 @@ def run_train(args) -> int:
     from minimaskrcnn.datasets.coco import read_json
     from minimaskrcnn.train import NonFiniteLossError, train
 
-    cfg = Config()
+    cfg, given = Config(), set()
     if args.config:
         try:
-            cfg = Config.from_dict(read_json(args.config, "--config"))
+            stored = read_json(args.config, "--config")
+            cfg = Config.from_dict(stored)
         except (TypeError, ValueError) as e:
             raise CliError(f"--config {args.config}: {e}") from None
+        given |= set(stored)  # the file's fields are the user's choices
     changes = parse_overrides(args.overrides)
     for flag, field in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "base_lr"), ("seed", "seed")):
         if getattr(args, flag) is not None:
@@ -175,6 +177,14 @@ def run_train(args) -> int:
     train_set = _coco_folder(args.data, "--data", keypoint_on) if args.data else None
     if train_set is not None:
         changes.setdefault("class_names", train_set.class_names)
+        if not args.resume:  # input size, anchors and steps from the data, unless the user set them
+            from minimaskrcnn.cli_data import chosen_settings
+            from minimaskrcnn.datasets.statistics import summary
+
+            _, stats, settings = chosen_settings(train_set, cfg.replace(**changes), given | set(changes))
+            print(summary(stats, settings))
+            for key, value in settings.changes().items():
+                changes.setdefault(key, value)
     if keypoint_on:  # the keypoint data's names: the COCO folder's, or the generated stick figures'
         from minimaskrcnn.datasets.keypoints import CLASS_NAMES, KEYPOINT_NAMES
 

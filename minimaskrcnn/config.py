@@ -50,7 +50,7 @@ LR_SCHEDULES = ("cosine", "step")
 class Config:
     # -- data -----------------------------------------------------------------
     class_names: tuple[str, ...] = ("circle", "square", "triangle")
-    image_size: int = 128  # images are square, image_size x image_size
+    image_size: int = 128  # longer side images are resized to (aspect kept; a batch is padded to its largest)
     pixel_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # after /255
     pixel_std: tuple[float, float, float] = (0.25, 0.25, 0.25)
 

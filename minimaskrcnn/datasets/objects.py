@@ -31,6 +31,7 @@ from minimaskrcnn.datasets import rle
 from minimaskrcnn.datasets.augment import _texture
 from minimaskrcnn.datasets.coco_write import ANNOTATIONS_FILE, IMAGES_DIR, xyxy_to_xywh
 from minimaskrcnn.datasets.generated import GeneratedDataset
+from minimaskrcnn.datasets.polygon import polygons_to_mask
 from minimaskrcnn.datasets.shapes import masks_to_boxes
 
 CLASSES = ("ring", "star", "cross", "bar")
@@ -90,18 +91,18 @@ def generate_objects_sample(rng: np.random.Generator, config: ObjectsConfig = Ob
     for j, c in enumerate(names):
         size = float(np.exp(rng.uniform(lo, hi)))
         cx, cy = rng.uniform(size / 2, max(W - size / 2, size / 2 + 1)), rng.uniform(size / 2, max(H - size / 2, size / 2 + 1))
-        canvas = Image.new("L", (W, H), 0)
-        draw = ImageDraw.Draw(canvas)
         if CLASSES[c] == "ring":
+            canvas = Image.new("L", (W, H), 0)
+            draw = ImageDraw.Draw(canvas)
             r, inner = size / 2, size / 2 * rng.uniform(0.45, 0.7)
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=1)
             draw.ellipse([cx - inner, cy - inner, cx + inner, cy + inner], fill=0)
+            full[j] = np.asarray(canvas, dtype=bool)
             polygons.append(None)  # a hole: no single polygon describes it
-        else:
+        else:  # rasterised as COCO rasterises polygons, so the written polygon is exactly this mask
             pts = _polygon(CLASSES[c], rng, cx, cy, size)
-            draw.polygon(pts, fill=1)
+            full[j] = polygons_to_mask([[v for xy in pts for v in xy]], H, W)
             polygons.append(pts)
-        full[j] = np.asarray(canvas, dtype=bool)
         color = rng.uniform(0, 255, size=3).astype(np.float32)
         image[full[j]] = color + rng.uniform(-15, 15, size=(int(full[j].sum()), 3))  # a little texture
     image += rng.normal(0, config.noise_std, size=image.shape).astype(np.float32)

@@ -78,7 +78,7 @@ def dataset_statistics(dataset, max_images: int | None = None) -> DatasetStats:
     """Statistics of ``dataset``: a CocoDataset (annotations only, fast) or any dataset of samples."""
     index = getattr(dataset, "index", None)
     names = tuple(getattr(dataset, "class_names", ()))
-    if index is not None:  # a COCO folder: everything is in the annotations file
+    if hasattr(index, "annotations_by_image"):  # a COCO folder: everything is in the annotations file
         images = index.images[:max_images] if max_images else index.images
         row = {img["id"]: i for i, img in enumerate(images)}
         image_hw = np.array([[img["height"], img["width"]] for img in images], dtype=np.float64).reshape(-1, 2)
@@ -158,12 +158,11 @@ def choose_settings(stats: DatasetStats, cfg) -> Settings:
     resized = stats.object_sizes(image_size)
     if cfg.use_fpn:
         q = np.percentile(resized, [10, 50, 90])
-        anchors = [max(4.0, float(q[0]))]
-        for v in q[1:]:
-            anchors.append(max(float(v), anchors[-1] * 1.5))  # levels at least 1.5x apart
-        anchors = tuple(float(_round_to(a, 2)) or 2.0 for a in anchors[:len(cfg.fpn_levels)])
-        if len(anchors) < len(cfg.fpn_levels):
-            anchors += tuple(anchors[-1] * 2 ** (k + 1) for k in range(len(cfg.fpn_levels) - len(anchors)))
+        anchors = []
+        for v in np.interp(np.linspace(0, 2, len(cfg.fpn_levels)), [0, 1, 2], q):  # one per level
+            v = max(4.0, float(v), anchors[-1] * 1.5 if anchors else 0.0)  # levels at least 1.5x apart
+            anchors.append(float(2 * math.ceil(v / 2)))  # even pixels, rounded up: the spacing holds
+        anchors = tuple(anchors)
         out.choices.append(Choice("anchor_sizes", anchors,
                                   f"objects are {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} px across after resizing "
                                   "(10th / 50th / 90th percentile): one anchor size per pyramid level"))
