@@ -82,3 +82,37 @@ def test_sampler_covers_every_item_once_per_epoch():
     s = BatchSampler(10, 4, seed=3)
     seen = [i for step in range(5) for i in s.indices(step)]  # 20 = two epochs
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
+
+
+def test_a_worker_that_stops_is_replaced_by_the_calling_process():
+    cfg = config()
+    with BatchLoader(data(), cfg, 0, 4, workers=1) as background, BatchLoader(data(), cfg, 0, 4, workers=0) as local:
+        same(background.get(0), local.get(0))
+        background._process.kill()  # as when a guardless script's worker cannot start
+        background._process.join()
+        with pytest.warns(RuntimeWarning, match="worker process stopped"):
+            for step in range(1, 4):
+                same(background.get(step), local.get(step))
+        assert not background.in_background
+
+
+def test_a_script_without_a_main_guard_still_trains(tmp_path):
+    """spawn re-imports the script, whose train() call fails in the worker: the trainer carries on."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "guardless.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]\n"
+        "from model_fixtures import tiny_config\n"
+        "from minimaskrcnn.train import train\n"
+        "cfg = tiny_config(image_size=64, batch_size=2, anchor_sizes=(12.0, 24.0, 48.0), steps=3)\n"
+        f"result = train(cfg, {str(tmp_path / 'run')!r}, progress=False)\n"
+        "print('steps done', result.step)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "steps done 3" in done.stdout
+    assert "worker process stopped" in done.stderr

@@ -25,6 +25,7 @@ import os
 import pickle
 import queue
 import signal
+import warnings
 
 import numpy as np
 
@@ -145,9 +146,14 @@ class BatchLoader:
                 got, batch, error = self._queue.get(timeout=1.0)
                 break
             except queue.Empty:
-                if not self._process.is_alive():
-                    raise RuntimeError("the batch worker process died "
-                                       f"(exit code {self._process.exitcode})") from None
+                if not self._process.is_alive():  # batches are a function of the step: carry on here
+                    warnings.warn(f"the batch worker process stopped (exit code {self._process.exitcode}); "
+                                  "making batches in this process from now on. A script that calls train() "
+                                  "needs an `if __name__ == \"__main__\":` guard for the worker to start.",
+                                  RuntimeWarning, stacklevel=2)
+                    self.close()
+                    return make_batch(self.dataset, self.sampler.indices(step), self.cfg,
+                                      batch_rng(self.cfg.seed, step), self.flip_perm)
         if error is not None:
             raise RuntimeError(f"making the batch of step {got} failed in the worker: {error}")
         return batch
