@@ -376,23 +376,32 @@ def test_result_queries_name_a_bad_argument():
 # -- values exactly on a threshold ------------------------------------------------
 
 
-@pytest.mark.parametrize("gt_box, det_box, first_unmatched", [
-    ((0, 0, 10, 10), (0, 0, 5, 10), 1),  # IoU 0.5 exactly: matched at 0.50 (>=), not at 0.55
-    ((0, 0, 10, 10), (0, 0, 6, 10), 2),  # 60 / 100 = 0.6 is *below* pycocotools' 0.6000000000000001
-    ((0, 0, 100, 1), (0, 0, 85, 1), 7),  # 0.85 < 0.8500000000000001 likewise
-    ((0, 0, 100, 1), (0, 0, 95, 1), 10),  # 0.95: matched at every threshold; the last is 0.95 exactly
+def coco_iou_thresholds():
+    """pycocotools' own thresholds (their float values depend on numpy's linspace: 0.6 may be 0.6000000000000001)."""
+    try:
+        from pycocotools.cocoeval import Params
+    except ImportError:
+        return np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)
+    return Params(iouType="bbox").iouThrs
+
+
+@pytest.mark.parametrize("gt_box, det_box, iou", [
+    ((0, 0, 10, 10), (0, 0, 5, 10), 0.5),  # IoU 0.5 exactly: matched at 0.50 (>=), not at 0.55
+    ((0, 0, 10, 10), (0, 0, 6, 10), 0.6),  # matched at the third threshold only if it is not above 0.6
+    ((0, 0, 100, 1), (0, 0, 85, 1), 0.85),  # likewise 0.85
+    ((0, 0, 100, 1), (0, 0, 95, 1), 0.95),  # 0.95: matched at every threshold; the last is 0.95 exactly
 ])
-def test_iou_exactly_on_a_threshold_follows_pycocotools(gt_box, det_box, first_unmatched):
+def test_iou_exactly_on_a_threshold_follows_pycocotools(gt_box, det_box, iou):
     result = evaluate_coco(gt_file([gt_box]), dets((*det_box, 0.9)), "bbox")["bbox"]
     matched = result.recall[:, 0, 0, -1] == 1.0  # (T,): recall 1 where the detection matched
-    assert matched.tolist() == [t < first_unmatched for t in range(10)]
+    assert matched.tolist() == [iou >= t for t in coco_iou_thresholds()]  # >=, on pycocotools' own values
 
 
 def test_iou_thresholds_are_pycocotools_linspace():
     from minimaskrcnn.evaluation import IOU_THRESHOLDS
 
-    assert IOU_THRESHOLDS.tolist() == np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1).tolist()
-    assert IOU_THRESHOLDS[2] > 0.6 and IOU_THRESHOLDS[-1] == 0.95
+    assert IOU_THRESHOLDS.tolist() == np.asarray(coco_iou_thresholds()).tolist()
+    assert IOU_THRESHOLDS[0] == 0.5 and IOU_THRESHOLDS[-1] == 0.95
 
 
 def test_area_exactly_on_the_large_boundary_is_medium_and_large():

@@ -165,7 +165,7 @@ def test_solutions_equal_the_package_references():
     s = solution_namespace("04_roi_align")
     for label, kw in roi_cases.roi_align_cases(7):
         np.testing.assert_allclose(s["roi_align"](**kw), roi_align_naive(**kw), rtol=1e-12, atol=1e-12)
-        g = rng.normal(size=(len(kw["rois"]), 2, *((kw["output_size"],) * 2 if np.isscalar(kw["output_size"])
+        g = rng.normal(size=(len(kw["rois"]), kw["features"].shape[1], *((kw["output_size"],) * 2 if np.isscalar(kw["output_size"])
                                                    else kw["output_size"])))
         np.testing.assert_allclose(s["roi_align_backward"](g, **kw), roi_align_backward_naive(g, **kw),
                                    rtol=1e-12, atol=1e-12)

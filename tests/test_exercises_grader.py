@@ -85,7 +85,7 @@ def test_infinite_loops_crashes_and_broken_cells_lose_only_their_checks(tmp_path
             "    order = np.argsort(-scores, kind=\"stable\")",
     })
     nb = read_notebook(path)
-    nb["cells"].insert(2, {"cell_type": "code", "metadata": {}, "source": "this is not python", "outputs": [],
+    nb["cells"].insert(2, {"cell_type": "code", "metadata": {}, "source": "this is not python(", "outputs": [],
                            "execution_count": None})
     nb["cells"].insert(3, {"cell_type": "code", "metadata": {}, "source": "1 / 0", "outputs": [],
                            "execution_count": None})

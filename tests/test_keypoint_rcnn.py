@@ -110,7 +110,7 @@ def test_unlabelled_keypoints_give_zero_loss_and_bad_targets_raise():
     model.backward()
     assert (model.keypoint_head.predictor.grads["weight"] == 0).all()
     del targets[0]["keypoints"]
-    with pytest.raises(ValueError, match=r"targets\[0\]\['keypoints'\]"):
+    with pytest.raises(ValueError, match=r"targets\[0\]: missing key\(s\) \['keypoints'\]"):
         model.forward(images, targets, np.random.default_rng(0))
 
 

@@ -143,7 +143,8 @@ def test_polygon_kernel_matches_naive():
     rng = np.random.default_rng(3)
     for _ in range(200):
         h, w = rng.integers(1, 20, size=2)
-        xy = rng.uniform(-3, max(h, w) + 3, size=2 * rng.integers(3, 8))
+        m, n = max(h, w), rng.integers(3, 8)  # vertices up to max(H, W) outside the image: the allowed range
+        xy = np.stack([rng.uniform(-m, w + m, n), rng.uniform(-m, h + m, n)], axis=1).reshape(-1)
         assert polygon.polygon_to_counts(xy, h, w).tolist() == polygon.polygon_to_counts_naive(xy.tolist(), h, w)
         assert int(polygon.polygon_to_counts(xy, h, w).sum()) == h * w
 

@@ -212,7 +212,10 @@ def test_nan_features_kernel_equals_naive(mode, dtype):
     rois = random_rois(rng, 8, 2, 7, 9)
     out = roi_align(f, rois, (3, 2), 1.0, 2, True, mode)
     np.testing.assert_array_equal(out, roi_align_naive(f, rois, (3, 2), 1.0, 2, True, mode))
-    assert np.isnan(out[rois[:, 0] == 0][:, 1]).all()
+    on_map = (rois[:, 0] == 0) & (rois[:, 1] >= 0) & (rois[:, 2] >= 0) & (rois[:, 3] <= 9) & (rois[:, 4] <= 7)
+    assert on_map.any() and np.isnan(out[on_map][:, 1]).all()  # the NaN channel, read inside the map
+    off_map = (rois[:, 3] < -1) | (rois[:, 4] < -1) | (rois[:, 1] > 10) | (rois[:, 2] > 8)
+    assert (out[off_map] == 0).all()  # samples outside the map read 0, NaN or not at its border
     g = rng.normal(size=out.shape).astype(dtype)
     np.testing.assert_allclose(roi_align_backward(g, f, rois, (3, 2), 1.0, 2, True, mode),
                                roi_align_backward_naive(g, f, rois, (3, 2), 1.0, 2, True, mode), rtol=1e-5)

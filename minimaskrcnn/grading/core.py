@@ -343,8 +343,11 @@ def explain(what: str):
     """Put ``what`` (the example, the rule it shows) in front of any failure or student error inside."""
     try:
         yield
-    except (CheckFailed, StudentError) as e:
+    except CheckFailed as e:
         raise CheckFailed(f"{what}\n{e}") from None
+    except StudentError as e:  # still an error (the code crashed), with the example in front
+        e.args = (f"{what}\n{e}",)
+        raise
 
 
 def with_inputs(message: str, **inputs) -> str:

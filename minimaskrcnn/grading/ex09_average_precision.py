@@ -93,7 +93,9 @@ def match_cases(seed):
         if D >= 2 and G:
             ious[1] = ious[0]  # a duplicate: the second must look for another object
         if D >= 3 and G >= 2:
-            ious[2, 1] = t  # exactly at the threshold: a match (IoU >= threshold)
+            ious[:2, 1] = 0  # object 1 stays free for detection 2,
+            ious[2] = 0
+            ious[2, 1] = t  # whose only overlap is exactly at the threshold: a match (IoU >= threshold)
         cases.append((f"{D} detections x {G} objects, threshold {t}", dict(ious=ious, iou_threshold=t)))
     return cases
 

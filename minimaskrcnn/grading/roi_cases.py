@@ -29,8 +29,11 @@ def roi_pool_cases(seed: int, n: int = 8) -> list:
         scale = float(rng.choice([1.0, 0.5, 0.3]))
         size = [(3, 2), 2, (1, 4), (2, 3)][trial % 4]
         label = f"2 images, {'ties, ' if trial % 2 else ''}spatial_scale {scale}, output_size {size}"
-        cases.append((label, dict(features=f, rois=random_rois(rng, 6, 2, 7, 8, scale), output_size=size,
-                                  spatial_scale=scale)))
+        rois = random_rois(rng, 6, 2, 7, 8, scale)
+        if trial % 2:  # corners on half feature pixels: the rounding ties (exact at scales 1 and 0.5)
+            rois[:, 1:] = np.round(rois[:, 1:] * scale * 2) / 2 / scale
+            label += ", corners on half pixels"
+        cases.append((label, dict(features=f, rois=rois, output_size=size, spatial_scale=scale)))
     cases.append(("no RoIs at all", dict(features=rng.normal(size=(1, 3, 4, 4)), rois=np.zeros((0, 5)),
                                          output_size=(2, 3), spatial_scale=1.0)))
     return cases
@@ -74,7 +77,7 @@ def agree_rois(name: str, cases: list, student, reference, rtol: float = 1e-9, a
         bad = ~np.isclose(got, expected, rtol=rtol, atol=atol)
         if not bad.any():
             continue
-        head = f"disagrees with the package's reference on case {n + 1} of {len(cases)} ({label})"
+        head = f"{name} disagrees with the package's reference on case {n + 1} of {len(cases)} ({label})"
         others = {k: v for k, v in kwargs.items() if k not in ("features", "rois", "grad_output")}
         if output == "rois":
             k, c = (int(v) for v in np.argwhere(bad)[0][:2])

@@ -285,12 +285,14 @@ def _geometry_kernel(roi, ph, pw, spatial_scale, sampling_ratio, aligned, T):
 def _axis_table(start, bin_size, n_bins, grid, size, T):
     """Neighbours and 1-D weights of the sample coordinates along one axis.
 
-    Entry ``p * grid + a`` is sample ``a`` of bin ``p``. Outside samples read
-    pixel 0 with weight 0, so the loops need no special case.
+    Entry ``p * grid + a`` is sample ``a`` of bin ``p``. Outside samples point at
+    pixel 0 with weight 0 and ``inside`` False: the kernels read them as 0 (even
+    when pixel 0 holds NaN, which a zero weight would not hide).
     """
     n = n_bins * grid
     low, high = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     w_low, w_high = np.zeros(n, dtype=T), np.zeros(n, dtype=T)
+    inside = np.zeros(n, dtype=np.bool_)
     for p in range(n_bins):
         for a in range(grid):
             t = start + T(p) * bin_size + T(a + 0.5) * bin_size / T(grid)
@@ -298,7 +300,8 @@ def _axis_table(start, bin_size, n_bins, grid, size, T):
             if lo >= 0:
                 low[p * grid + a], high[p * grid + a] = lo, hi
                 w_low[p * grid + a], w_high[p * grid + a] = wl, wh
-    return low, high, w_low, w_high
+                inside[p * grid + a] = True
+    return low, high, w_low, w_high, inside
 
 
 @njit(cache=True, nogil=True)
@@ -313,8 +316,8 @@ def _roi_align_forward_kernel(features, rois, k0, k1, ph, pw, spatial_scale, sam
         b = int(rois[k, 0])
         y1, x1, bin_h, bin_w, gh, gw = _geometry_kernel(rois[k], ph, pw, spatial_scale,
                                                         sampling_ratio, aligned, T)
-        y_low, y_high, hy, ly = _axis_table(y1, bin_h, ph, gh, H, T)  # (ph * gh,)
-        x_low, x_high, hx, lx = _axis_table(x1, bin_w, pw, gw, W, T)  # (pw * gw,)
+        y_low, y_high, hy, ly, in_y = _axis_table(y1, bin_h, ph, gh, H, T)  # (ph * gh,)
+        x_low, x_high, hx, lx, in_x = _axis_table(x1, bin_w, pw, gw, W, T)  # (pw * gw,)
         count = T(max(gh * gw, 1))
         res[:] = 0
         for i in range(ph):
@@ -327,9 +330,17 @@ def _roi_align_forward_kernel(features, rois, k0, k1, ph, pw, spatial_scale, sam
                         f2 = features[b, y_low[sy], x_high[sx]]
                         f3 = features[b, y_high[sy], x_low[sx]]
                         f4 = features[b, y_high[sy], x_high[sx]]
+                        outside = not (in_y[sy] and in_x[sx])  # reads 0
                         if not use_max:
+                            if outside:
+                                continue
                             for c in range(nc):
                                 acc[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+                        elif outside:
+                            first = sy == i * gh and sx == j * gw
+                            for c in range(nc):
+                                if first or acc[c] < 0:  # 0 beats smaller values, never a NaN
+                                    acc[c] = T(0)
                         else:
                             first = sy == i * gh and sx == j * gw
                             for c in range(nc):
@@ -367,8 +378,8 @@ def _roi_align_backward_kernel(grad_output, features, rois, spatial_scale, sampl
         b = int(rois[k, 0])
         y1, x1, bin_h, bin_w, gh, gw = _geometry_kernel(rois[k], ph, pw, spatial_scale,
                                                         sampling_ratio, aligned, T)
-        y_low, y_high, hy, ly = _axis_table(y1, bin_h, ph, gh, H, T)
-        x_low, x_high, hx, lx = _axis_table(x1, bin_w, pw, gw, W, T)
+        y_low, y_high, hy, ly, in_y = _axis_table(y1, bin_h, ph, gh, H, T)
+        x_low, x_high, hx, lx, in_x = _axis_table(x1, bin_w, pw, gw, W, T)
         count = T(max(gh * gw, 1))
         for i in range(ph):
             for j in range(pw):
@@ -383,8 +394,9 @@ def _roi_align_backward_kernel(grad_output, features, rois, spatial_scale, sampl
                             f2 = features[b, y_low[sy], x_high[sx], c0:c1]
                             f3 = features[b, y_high[sy], x_low[sx], c0:c1]
                             f4 = features[b, y_high[sy], x_high[sx], c0:c1]
+                            outside = not (in_y[sy] and in_x[sx])  # reads 0
                             for c in range(nc):
-                                v = w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+                                v = T(0) if outside else w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
                                 if s == 0 or v > best[c] or (v != v and best[c] == best[c]):
                                     best[c], winner[c] = v, s  # first maximum, or first NaN
                             s += 1
@@ -395,6 +407,9 @@ def _roi_align_backward_kernel(grad_output, features, rois, spatial_scale, sampl
                 for sy in range(i * gh, (i + 1) * gh):
                     for sx in range(j * gw, (j + 1) * gw):
                         w1, w2, w3, w4 = hy[sy] * hx[sx], hy[sy] * lx[sx], ly[sy] * hx[sx], ly[sy] * lx[sx]
+                        if not (in_y[sy] and in_x[sx]):  # outside: a constant 0, no gradient
+                            s += 1
+                            continue
                         if use_max:  # only where this sample won
                             for c in range(nc):
                                 share[c] = g[c] if winner[c] == s else T(0)
