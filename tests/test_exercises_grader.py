@@ -68,7 +68,7 @@ def test_a_buggy_roi_align_gets_the_smallest_counterexample(tmp_path):
 
 
 def test_infinite_loops_crashes_and_broken_cells_lose_only_their_checks(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "GRACE", 3.0)
+    monkeypatch.setattr(runner, "GRACE", 6.0)  # short, with room for a busy machine
     path = _notebook_with(tmp_path, "05_nms", {
         "    order = np.argsort(-scores, kind=\"stable\")  # best first; ties keep their input order":
             "    if len(boxes) == 4:\n"
@@ -93,7 +93,7 @@ def test_infinite_loops_crashes_and_broken_cells_lose_only_their_checks(tmp_path
                            "execution_count": None})
     write_notebook(nb, path)
     report = runner.grade_notebook(path, keys=["worked_example", "strict", "ties", "degenerate_empty"],
-                                   timeout_scale=0.05, cell_timeout=2, effort=EFFORT)
+                                   timeout_scale=0.2, cell_timeout=2, effort=EFFORT)  # short limits, with room for a busy machine
     status = {r.key: (r.status, r.message) for r in report.results}
     assert status["worked_example"][0] == "timeout"  # the signal stopped the Python loop
     assert status["strict"][0] == "timeout" and "stopped the process" in status["strict"][1]  # killed
