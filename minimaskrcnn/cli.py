@@ -138,7 +138,9 @@ def add_evaluate_results(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate-results", help="COCO AP/AR of a results file against COCO annotations",
         description="Evaluate detections given as a COCO results JSON against a COCO annotations "
-                    "file, with the COCO protocol (agrees with pycocotools' COCOeval).")
+                    "file, with the COCO protocol (agrees with pycocotools' COCOeval). Results whose "
+                    "category id the annotations lack are left out of the score with a warning naming "
+                    "them; results of image ids the annotations lack are an error naming them.")
     p.add_argument("annotations", metavar="ANNOTATIONS",
                    help="COCO annotations JSON, or a dataset directory holding annotations.json")
     p.add_argument("results", metavar="RESULTS_JSON",
@@ -156,8 +158,11 @@ def add_evaluate_results(subparsers) -> None:
 def run_evaluate_results(args) -> int:
     import json
 
+    import warnings
+
     from minimaskrcnn.datasets.coco import read_json
     from minimaskrcnn.evaluation import evaluate_coco
+    from minimaskrcnn.evaluation.api import UnknownCategoryWarning
 
     from minimaskrcnn.checks import writable_file
 
@@ -178,9 +183,17 @@ def run_evaluate_results(args) -> int:
             and any(isinstance(r, dict) and "keypoints" in r for r in results):
         iou_types += ("keypoints",)
     try:
-        evaluations = evaluate_coco(args.annotations, results, iou_types)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnknownCategoryWarning)
+            evaluations = evaluate_coco(args.annotations, results, iou_types)
     except ValueError as e:
         raise CliError(str(e).replace("<results list>", str(args.results))) from None
+    for w in caught:  # results the score leaves out: named, before the tables
+        if issubclass(w.category, UnknownCategoryWarning):
+            print(f"minimaskrcnn evaluate-results: warning: {str(w.message).replace('<results list>', args.results)}",
+                  file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for iou_type, result in evaluations.items():
         print(result.summary())
         print()

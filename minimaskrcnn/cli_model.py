@@ -123,7 +123,10 @@ def add_train(subparsers) -> None:
                    help="evaluate box and mask AP every N steps (default: 0 = only at the end)")
     p.add_argument("--checkpoint-every", type=_int_at_least(1), default=100, metavar="N",
                    help="write OUT/checkpoint.npz every N steps (default: 100)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.npz with the settings stored in it (no --config or --set "
+                        "needed; a stated setting that differs is refused, naming it); --steps N gives the run a "
+                        "new length, longer or shorter, not below the step it is at")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in OUT (its checkpoints, final model and logs) instead of "
                         "stopping; without it (or --resume) an existing run is never touched")
@@ -157,6 +160,7 @@ def _check_run_folder(args) -> None:
 def run_train(args) -> int:
     from minimaskrcnn.config import Config
     from minimaskrcnn.datasets.coco import read_json
+    from minimaskrcnn.resume import read_training_checkpoint
     from minimaskrcnn.train import NonFiniteLossError, train
 
     cfg, given = Config(), set()
@@ -172,8 +176,11 @@ def run_train(args) -> int:
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
     cfg.replace(**changes)  # every value checked now, before any folder is touched or data read
+    stated = _stated_fields(args, changes)  # what --resume compares with the checkpoint
     _check_run_folder(args)
     keypoint_on = changes.get("keypoint_on", cfg.keypoint_on)
+    if args.resume:  # read the data as the run was trained on it
+        keypoint_on = read_training_checkpoint(Path(args.out) / "checkpoint.npz")[0].keypoint_on
     train_set = _coco_folder(args.data, "--data", keypoint_on) if args.data else None
     if train_set is not None:
         changes.setdefault("class_names", train_set.class_names)
@@ -195,13 +202,16 @@ def run_train(args) -> int:
         changes["lr_milestones"] = tuple(max(1, int(m * scale)) for m in cfg.lr_milestones)
         changes.setdefault("warmup_steps", min(cfg.warmup_steps, max(1, changes["steps"] // 10)))
     cfg = cfg.replace(**changes)
+    if args.resume:  # the checkpoint's settings; only the length may change (resume.py)
+        cfg = _resumed(args, cfg, stated, train_set)
     if args.val_data:
         val_set = _coco_folder(args.val_data, "--val-data", cfg.keypoint_on)
     elif train_set is None:
         val_set = _shapes(args.num_images, args.val_seed, cfg.image_size, cfg.keypoint_on)
     else:
         val_set = None
-    print(f"training {cfg.steps} steps, batch {cfg.batch_size}, into {args.out}")
+    if not args.resume:
+        print(f"training {cfg.steps} steps, batch {cfg.batch_size}, into {args.out}")
     try:
         result = train(cfg, args.out, train_dataset=train_set, val_dataset=val_set, resume=args.resume,
                        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
@@ -216,6 +226,32 @@ def run_train(args) -> int:
                                                  for t in ("bbox", "segm", "keypoints") if t in ev))
     print(f"wrote {args.out}/model_final.npz, checkpoint.npz, log.csv, loss.png")
     return 0
+
+
+def _stated_fields(args, changes) -> set:
+    """The Config fields the user stated: --set keys, flags, and the keys of the --config file.
+
+    A --config file's ``lr_milestones`` and ``warmup_steps`` follow ``steps`` (as in a new
+    run) and are not compared on --resume; a --set of them is.
+    """
+    from minimaskrcnn.datasets.coco import read_json
+    from minimaskrcnn.resume import DERIVED
+
+    stated = set(changes)
+    if args.config:
+        stated |= {k for k in read_json(args.config, "--config") if k not in DERIVED}
+    return stated
+
+
+def _resumed(args, requested, stated, train_set):
+    """The Config to resume OUT/checkpoint.npz with (its own, maybe with a new --steps); prints a note."""
+    from minimaskrcnn.resume import resume_config
+
+    if train_set is not None:  # the data must have the classes the run was trained on
+        stated = set(stated) | {"class_names"} | ({"keypoint_names"} if requested.keypoint_on else set())
+    cfg, note = resume_config(Path(args.out) / "checkpoint.npz", requested, stated)
+    print(f"{note}, batch {cfg.batch_size}, into {args.out}")
+    return cfg
 
 
 # -- evaluate ------------------------------------------------------------------------
@@ -278,10 +314,18 @@ def add_predict(subparsers) -> None:
     p = subparsers.add_parser(
         "predict", help="detect and segment objects in image files",
         description="Run a checkpoint on image files; write one overlay PNG per image and a COCO "
-                    "results JSON (image_id = position in the argument list).")
+                    "results JSON OUT/results.json. Its category_id is the category id of the dataset the "
+                    "model was trained on (stored in the checkpoint). Its image_id is the image's id in a "
+                    "COCO folder when the images come from one (--data DIR, or found by itself: every IMAGE "
+                    "listed in the annotations.json beside its images/ folder), so `evaluate-results DIR "
+                    "OUT/results.json` scores them; otherwise image_id is the IMAGE path as given (text).")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any size, any PIL format)")
     p.add_argument("--checkpoint", default=str(TOY_MODEL), metavar="PATH",
                    help="model checkpoint (default: the shipped toy model data/toy_model.npz)")
+    p.add_argument("--data", metavar="DIR",
+                   help="COCO folder the images come from (DIR/annotations.json, DIR/images/): results get "
+                        "its image ids, matched by file_name (default: found by itself when every IMAGE is "
+                        "listed in DIR/annotations.json beside DIR/images/; else image_id is the IMAGE path)")
     p.add_argument("--out", default="runs/predict", metavar="DIR", help="output directory (default: runs/predict)")
     p.add_argument("--score-thresh", type=_fraction, default=0.5, metavar="S",
                    help="draw detections scoring at least S (default: 0.5; the JSON keeps all)")
@@ -303,14 +347,15 @@ def run_predict(args) -> int:
     import matplotlib.pyplot as plt
 
     from minimaskrcnn.checks import writable_dir
-    from minimaskrcnn.datasets import write_coco_results
-    from minimaskrcnn.datasets.coco_keypoints import write_coco_keypoint_results
+    from minimaskrcnn.datasets.coco import coco_results
+    from minimaskrcnn.datasets.coco_keypoints import coco_keypoint_results
     from minimaskrcnn.datasets.images import read_rgb
     from minimaskrcnn.inference import predict_images
     from minimaskrcnn.visualize import draw_instances
 
     out = Path(writable_dir("--out", args.out))
     model = _load_model(args.checkpoint)
+    image_ids, source = predict_image_ids(args.images, args.data)  # before the long part
     images = [read_rgb(path, "IMAGE") for path in args.images]  # 16-bit grey scaled, not clipped
     preds = predict_images(model, images)
     stems = [Path(path).stem for path in args.images]
@@ -325,10 +370,71 @@ def run_predict(args) -> int:
         fig.savefig(target, dpi=100, bbox_inches="tight")
         plt.close(fig)
         print(f"{path}: {int(keep.sum())} detections >= {args.score_thresh} -> {target}")
-    write = write_coco_keypoint_results if model.cfg.keypoint_on else write_coco_results
-    write(preds, list(range(len(preds))), out / "results.json")
-    print(f"wrote {out / 'results.json'}")
+    results = (coco_keypoint_results if model.cfg.keypoint_on else coco_results)(
+        preds, list(range(len(preds))), model.category_ids)
+    for r in results:  # positions -> the COCO folder's image ids, or the paths as given
+        r["image_id"] = image_ids[r["image_id"]]
+    with open(out / "results.json", "w") as f:
+        json.dump(results, f)
+    print(f"wrote {out / 'results.json'} ({source}; category ids {list(model.category_ids)})")
     return 0
+
+
+def predict_image_ids(paths, data=None) -> tuple[list, str]:
+    """(image ids, where they come from) for ``predict``'s IMAGE paths.
+
+    With ``data`` (a COCO folder, or its annotations JSON), each path must be one of
+    its images: the file under its images folder, else the only image of that file
+    name; ``CliError`` names the paths it does not list. Without ``data``, the folder
+    is found when every path lies in one ``.../images/`` folder whose parent holds an
+    ``annotations.json`` listing them all. Otherwise the ids are the paths as given
+    (text: they name the files, and no annotations file can hold them).
+    """
+    from minimaskrcnn.datasets.coco import ANNOTATIONS_FILE, IMAGES_DIR, load_annotations
+
+    if data is not None:
+        folder = Path(data)
+        if not folder.exists():
+            raise CliError(f"--data {folder}: no such file or directory")
+        annotations = folder / ANNOTATIONS_FILE if folder.is_dir() else folder
+        ids, unknown = _ids_by_file_name(paths, load_annotations(annotations), annotations.parent / IMAGES_DIR)
+        if unknown:
+            raise CliError(f"--data {folder}: {annotations} does not list {len(unknown)} of the images: "
+                           f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+        return ids, f"image ids from {annotations}"
+    parents = {Path(p).resolve().parent for p in paths}
+    if len(parents) == 1:
+        images_dir = parents.pop()
+        annotations = images_dir.parent / ANNOTATIONS_FILE
+        if images_dir.name == IMAGES_DIR and annotations.is_file():
+            try:
+                index = load_annotations(annotations)
+            except ValueError:  # not a readable COCO file: then the images are just files
+                index = None
+            if index is not None:
+                ids, unknown = _ids_by_file_name(paths, index, images_dir)
+                if not unknown:
+                    return ids, f"image ids from {annotations}"
+    return [str(p) for p in paths], "image_id = the IMAGE path (no COCO folder lists these images)"
+
+
+def _ids_by_file_name(paths, index, images_dir: Path) -> tuple[list, list]:
+    """(ids, paths not found): by the file under ``images_dir``, else by a unique base name."""
+    by_path = {(images_dir / img["file_name"]).resolve(): img["id"] for img in index.images
+               if isinstance(img.get("file_name"), str)}
+    by_name: dict = {}
+    for img in index.images:
+        if isinstance(img.get("file_name"), str):
+            by_name.setdefault(Path(img["file_name"]).name, []).append(img["id"])
+    ids, unknown = [], []
+    for p in paths:
+        image_id = by_path.get(Path(p).resolve())
+        if image_id is None and len(by_name.get(Path(p).name, [])) == 1:
+            image_id = by_name[Path(p).name][0]
+        if image_id is None:
+            unknown.append(str(p))
+        ids.append(image_id)
+    return ids, unknown
 
 
 # -- demo ----------------------------------------------------------------------------

@@ -16,7 +16,8 @@ Safety:
 
 * checkpoints are written atomically (``checkpoint.atomic_savez``) every
   ``checkpoint_every`` steps and at the end;
-* Ctrl-C saves the last completed step before exiting;
+* Ctrl-C saves the last completed step before exiting, and writes the same
+  files as a normal end (``model_final.npz`` then holds that step's weights);
 * a non-finite loss or gradient stops training with ``NonFiniteLossError``
   naming the step; the last good checkpoint is left as it was.
 
@@ -36,11 +37,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minimaskrcnn import checks
+from minimaskrcnn.categories import dataset_category_ids
 from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
 from minimaskrcnn.datasets.loader import BatchLoader, BatchSampler, batch_rng, make_batch  # noqa: F401
 from minimaskrcnn.model.mask_rcnn import MaskRCNN
 from minimaskrcnn.nn.optim import SGD, clip_grad_norm, schedule_for
+from minimaskrcnn.resume import RESUMABLE, config_differences, format_differences
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,7 +77,9 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
             figures (``datasets/keypoints.py``) when ``cfg.keypoint_on``.
         val_dataset: evaluated every ``eval_every`` steps (0: only at the end)
             with box and mask AP; ``None`` skips evaluation.
-        resume: continue from ``out_dir/checkpoint.npz``.
+        resume: continue from ``out_dir/checkpoint.npz``. ``cfg`` must equal the stored
+            config except for ``steps`` and ``lr_milestones`` (a new length: see
+            ``resume.py``; ``resume.resume_config`` builds such a cfg).
         max_steps: stop early after this global step (for tests and demos).
         workers: 1 makes the batches ahead in a background process
             (``datasets/loader.py``), 0 in this one; the batches are the same.
@@ -108,6 +113,7 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
         flip_perm = flip_permutation(cfg.keypoint_names, getattr(train_dataset, "flip_map", None))
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     model = MaskRCNN(cfg)
+    model.category_ids = dataset_category_ids(train_dataset, cfg.num_classes)  # stored in every checkpoint
     optimizer = SGD(model, lr=cfg.base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     schedule = schedule_for(cfg)
     result = TrainResult(model=model)
@@ -168,8 +174,10 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     except KeyboardInterrupt:
         result.interrupted = True
         save()
-        bar.write(f"interrupted: saved step {result.step} to {ckpt_path}")
         bar.close()
+        written = _write_outputs(out_dir, model, result)  # the same files as a normal end
+        print(f"interrupted: saved step {result.step} of {cfg.steps} to {ckpt_path} (continue with --resume); "
+              f"wrote {', '.join(written)}", flush=True)
         return result
     finally:
         loader.close()
@@ -178,10 +186,23 @@ def train(cfg: Config, out_dir: str, *, train_dataset=None, val_dataset=None, re
     if val_dataset is not None and (not result.evaluations or result.evaluations[-1]["step"] != result.step):
         result.evaluations.append(_evaluate(model, val_dataset, result.step, result.train_seconds))
         save()  # again, with the evaluation in the log
-    if result.step == cfg.steps:
-        model.save(os.path.join(out_dir, "model_final.npz"))
-    write_logs(out_dir, result)
+    _write_outputs(out_dir, model, result, final=result.step == cfg.steps)
     return result
+
+
+def _write_outputs(out_dir: str, model, result: TrainResult, final: bool = True) -> list:
+    """model_final.npz (when ``final`` and a step was done), log.csv, log.json, loss.png; their names.
+
+    A normal end and a Ctrl-C both come here, so both leave the same files: after
+    Ctrl-C, model_final.npz holds the weights of the last completed step (the
+    checkpoint has them too, with the optimizer state to resume from).
+    """
+    written = []
+    if final and result.step > 0:
+        model.save(os.path.join(out_dir, "model_final.npz"))
+        written.append("model_final.npz")
+    write_logs(out_dir, result)
+    return written + (["log.csv", "log.json", "loss.png"] if result.history else ["log.json"])
 
 
 def _evaluate(model, dataset, step: int, train_seconds: float) -> dict:
@@ -213,10 +234,14 @@ def _restore(path: str, model, optimizer, cfg: Config):
         raise ValueError(f"resume: {path} is not a training checkpoint (no {missing}; a model_final.npz "
                          f"holds weights only)")
     stored = Config.from_json(str(data["config"]), f"resume: {path}: config")
-    if stored != cfg:
-        mine, theirs = cfg.to_dict(), stored.to_dict()
-        diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
-        raise ValueError(f"resume: {path} was trained with a different config (requested, stored): {diff}")
+    diff = {k: v for k, v in config_differences(cfg, stored).items() if k not in RESUMABLE}
+    if diff:  # steps and lr_milestones may change: they shape only the steps to come (resume.py)
+        raise ValueError(f"resume: {path} was trained with a different config; these fields differ: "
+                         f"{format_differences(diff, 'requested', 'stored')} (only {', '.join(RESUMABLE)} "
+                         f"may change on resume)")
+    if "category_ids" in data and tuple(data["category_ids"].tolist()) != model.category_ids:
+        raise ValueError(f"resume: {path} was trained on category ids {data['category_ids'].tolist()} "
+                         f"but the training data has {list(model.category_ids)} (names {list(cfg.class_names)})")
     try:
         model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("param/")})
         optimizer.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("optim/")})
@@ -227,15 +252,16 @@ def _restore(path: str, model, optimizer, cfg: Config):
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"resume: {path} is damaged ({e})") from None
     if not 0 <= step <= cfg.steps:
-        raise ValueError(f"resume: {path} is at step {step}, outside 0..{cfg.steps} (Config.steps)")
+        raise ValueError(f"resume: {path} is at step {step}, outside 0..{cfg.steps} (Config.steps); "
+                         f"give steps >= {step}")
     return step, history, evaluations, train_seconds
 
 
 def _progress(start: int, total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    """tqdm's calls; the ETA leaves out the first (compiling) step, which says when it compiles."""
+    from minimaskrcnn.progress import TrainProgress
 
-    return tqdm(total=total, initial=start, disable=not enabled, desc="train", unit="step",
-                dynamic_ncols=True)
+    return TrainProgress(start, total, enabled)
 
 
 def write_logs(out_dir: str, result: TrainResult) -> None:

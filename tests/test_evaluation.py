@@ -208,12 +208,13 @@ def test_in_memory_equals_json_path(tmp_path):
     preds = shapes_predictions(ds)
     in_memory = evaluate(ds, iter(preds))  # a generator works too
     path = write_coco_dataset(ds, tmp_path)
-    results = coco_results(preds, [s["image_id"] for s in ds])
-    for iou_type, drop in (("bbox", "segmentation"), ("segm", "bbox")):
-        one_kind = [{k: v for k, v in r.items() if k != drop} for r in results]
-        from_json = evaluate_coco(path, one_kind, iou_type)[iou_type]
+    results = coco_results(preds, [s["image_id"] for s in ds])  # boxes and masks, as we write them
+    for iou_type in ("bbox", "segm"):  # detections sized by their boxes in both (pycocotools' loadRes)
+        from_json = evaluate_coco(path, results, iou_type)[iou_type]
         assert np.array_equal(from_json.precision, in_memory[iou_type].precision)
         assert from_json.stats == in_memory[iou_type].stats
+    boxes_only = [{k: v for k, v in r.items() if k != "segmentation"} for r in results]
+    assert evaluate_coco(path, boxes_only, "bbox")["bbox"].stats == in_memory["bbox"].stats
     assert in_memory["segm"].class_names == ["circle", "square", "triangle"]
 
 

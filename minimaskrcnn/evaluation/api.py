@@ -6,13 +6,14 @@ protocol, so for the same data they give the same numbers.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from minimaskrcnn import checks
 from minimaskrcnn.datasets import rle
-from minimaskrcnn.datasets.coco import (check_prediction, load_annotations, read_json,
-                                        segmentations_to_counts, xyxy_to_xywh)
+from minimaskrcnn.datasets.coco import (CocoAnnotations, CocoDataset, check_prediction, coco_results,
+                                        load_annotations, read_json, segmentations_to_counts, xyxy_to_xywh)
 from minimaskrcnn.datasets.rle_iou import areas_from_counts, bboxes_from_counts
 from minimaskrcnn.evaluation.cocoeval import Instances, evaluate_instances
 from minimaskrcnn.evaluation.keypoints import keypoint_extent_areas, keypoint_table, resolve_sigmas
@@ -97,14 +98,23 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None,
     "keypoints" needs samples with "keypoints" (G, K, 3) [x, y, v], predictions
     with "keypoints" (D, K, 3) [x, y, score], and OKS sigmas: ``keypoint_sigmas``,
     else ``dataset.keypoint_sigmas``, else COCO's when K = 17 (see ``keypoints.py``).
-    Ground-truth areas are mask pixel counts; detection areas are box areas for
-    "bbox" and mask areas for "segm". Returns {iou_type: EvalResult}.
+    Returns {iou_type: EvalResult}.
 
-    For the official numbers of an external COCO dataset use ``evaluate_coco``
-    with its annotations file: COCO's own "area" of a polygon is the polygon's
-    area rather than its pixel count, which can move objects between size ranges.
+    One semantics, pycocotools': the numbers are those ``evaluate_coco`` (and
+    pycocotools' COCOeval) give for the same detections written with
+    ``coco_results`` against the dataset written with ``write_coco_dataset``.
+    Object sizes (the APs/APm/APl ranges): a ground truth's area is its mask
+    pixel count (what ``write_coco_dataset`` stores); a detection's area is its
+    box's w * h, for "segm" too, since pycocotools' ``loadRes`` sizes every
+    result that has a bbox (ours always do) by its box, and by its mask only
+    when it has none. A ``CocoDataset`` is scored against its own annotations
+    file (``evaluate_coco``), so the file's "area" (e.g. a polygon's area),
+    boxes and every annotation count exactly as in pycocotools; keypoints are
+    then still scored here, in memory.
     """
     iou_types = _check_iou_types(iou_types)
+    if isinstance(dataset, CocoDataset) and set(iou_types) & {"bbox", "segm"}:
+        return _evaluate_coco_dataset(dataset, predictions, iou_types, keypoint_sigmas)
     need_masks, need_keypoints = "segm" in iou_types, "keypoints" in iou_types
     if class_names is None:
         class_names = getattr(dataset, "class_names", None)
@@ -165,12 +175,28 @@ def evaluate(dataset, predictions, iou_types=IOU_TYPES, class_names=None,
         sigmas = resolve_sigmas(keypoint_sigmas, K, dataset)
     category_ids = list(range(1, len(class_names) + 1))
     results = {}
-    for iou_type in iou_types:
-        table = dt  # detection areas: box areas, or mask areas for segm
-        if iou_type == "segm":
-            table = Instances(**{**vars(dt), "area": areas_from_counts(dt.counts, dt.offsets).astype(np.float64)})
-        results[iou_type] = evaluate_instances(gt, table, image_ids, category_ids, iou_type, class_names, sigmas)
+    for iou_type in iou_types:  # detection areas: box areas, for segm too (see the docstring)
+        results[iou_type] = evaluate_instances(gt, dt, image_ids, category_ids, iou_type, class_names, sigmas)
     return results
+
+
+def _evaluate_coco_dataset(dataset, predictions, iou_types, keypoint_sigmas) -> dict[str, EvalResult]:
+    """``evaluate`` on a CocoDataset: bbox and segm against its annotations file, as pycocotools would."""
+    predictions = list(predictions)
+    if len(predictions) != len(dataset):
+        raise ValueError(f"predictions: expected one per image of {dataset.annotations_path} ({len(dataset)}), "
+                         f"got {len(predictions)}")
+    need_masks = "segm" in iou_types
+    checked = [check_prediction(p, i, need_masks, image_shape=(img["height"], img["width"]))
+               for i, (p, img) in enumerate(zip(predictions, dataset.index.images))]
+    results = coco_results(checked, dataset.image_ids, dataset.category_ids)
+    coco_types = tuple(t for t in iou_types if t != "keypoints")
+    out = evaluate_coco(dataset.index, results, coco_types)
+    if "keypoints" in iou_types:
+        out.update(evaluate(list(dataset), predictions, ("keypoints",), dataset.class_names,
+                            keypoint_sigmas if keypoint_sigmas is not None else
+                            getattr(dataset, "keypoint_sigmas", None)))
+    return {t: out[t] for t in iou_types}
 
 
 def _num_keypoints(index) -> int:
@@ -224,9 +250,14 @@ def _dt_from_coco(results, index, name: str, need_masks: bool, num_keypoints=Non
                 raise ValueError(f"{name}: result {i}: missing '{key}'")
         for key in ("image_id", "category_id"):
             if not checks.is_int(r[key]):
-                raise ValueError(f"{name}: result {i}: '{key}' must be an integer, got {checks.describe(r[key])}")
+                hint = (" (a file name: `predict` writes the IMAGE paths when the images are not in a COCO "
+                        "folder; give it --data DIR to write that folder's image ids)"
+                        if key == "image_id" and isinstance(r[key], str) else "")
+                raise ValueError(f"{name}: result {i}: '{key}' must be an integer, got "
+                                 f"{checks.describe(r[key])}{hint}")
         if r["image_id"] not in index.image_by_id:
-            raise ValueError(f"{name}: result {i}: image id {r['image_id']} is not in the annotations")
+            raise ValueError(f"{name}: result {i}: image id {r['image_id']} is not in the annotations"
+                             + _unknown_images_note(results, index))
         if not checks.is_number(r["score"]):
             raise ValueError(f"{name}: result {i} (image id {r['image_id']}): 'score' must be a finite number, "
                              f"got {checks.describe(r['score'])}")
@@ -279,6 +310,40 @@ def _dt_from_coco(results, index, name: str, need_masks: bool, num_keypoints=Non
     return dt
 
 
+def _id_list(ids, limit: int = 10) -> str:
+    ids = sorted(ids)
+    return ", ".join(map(str, ids[:limit])) + (f" ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+def _unknown_images_note(results, index) -> str:
+    """All the image ids of ``results`` the annotations do not have, named (for the error message)."""
+    unknown = {r.get("image_id") for r in results if isinstance(r, dict) and checks.is_int(r.get("image_id"))
+               and r["image_id"] not in index.image_by_id}
+    count = sum(1 for r in results if isinstance(r, dict) and r.get("image_id") in unknown)
+    return (f" ({count} results name {len(unknown)} image ids it does not have: {_id_list(unknown)}; its image "
+            f"ids: {_id_list(index.image_by_id)}. `predict --data DIR` writes a COCO folder's image ids)")
+
+
+class UnknownCategoryWarning(UserWarning):
+    """Results name category ids the annotations do not have: they are left out of the score."""
+
+
+def warn_unknown_categories(results, index, name: str) -> None:
+    """Warn, naming them, about result category ids that ``index`` lacks (COCO ignores such results)."""
+    known = set(index.category_ids)
+    unknown = {r["category_id"] for r in results if r["category_id"] not in known}
+    if not unknown:
+        return
+    count = sum(1 for r in results if r["category_id"] in unknown)
+    hint = ""
+    if unknown <= set(range(1, len(known) + 1)) and known != set(range(1, len(known) + 1)):
+        hint = (" They look like model labels 1..K: a checkpoint trained on this dataset stores its "
+                "category ids, and `predict` / `evaluate` write them")
+    warnings.warn(f"{name}: {count} of {len(results)} results have category ids that are not in the annotations: "
+                  f"{_id_list(unknown)} (the annotations have {_id_list(known)}); they are left out of the "
+                  f"score, as pycocotools does.{hint}", UnknownCategoryWarning, stacklevel=3)
+
+
 def evaluate_coco(annotations, results, iou_types=IOU_TYPES, keypoint_sigmas=None) -> dict[str, EvalResult]:
     """COCO evaluation of a results list against an annotations file, like pycocotools.
 
@@ -291,9 +356,11 @@ def evaluate_coco(annotations, results, iou_types=IOU_TYPES, keypoint_sigmas=Non
     Results are read as pycocotools' ``loadRes`` reads them: if the *first*
     result has a "bbox", detection areas are box areas (also for "segm") and a
     result without "segmentation" counts as its box; otherwise areas and boxes
-    come from the masks. Results of unknown categories are ignored; results of
-    unknown images, malformed entries and an empty list are handled with an
-    error / COCO's defined values rather than pycocotools' crash.
+    come from the masks. Results of unknown categories are ignored, as pycocotools
+    does, with an ``UnknownCategoryWarning`` naming them; results of unknown
+    images (all named in the message), malformed entries and an empty list are
+    handled with an error / COCO's defined values rather than pycocotools' crash.
+    ``annotations`` may also be an already loaded ``CocoAnnotations``.
 
     "keypoints": annotations and results carry flat ``keypoints`` lists (see
     ``datasets/coco_keypoints.py``), compared as stored. OKS sigmas:
@@ -302,7 +369,7 @@ def evaluate_coco(annotations, results, iou_types=IOU_TYPES, keypoint_sigmas=Non
     neither "bbox" nor "segmentation" take area and box from their keypoints.
     """
     iou_types = _check_iou_types(iou_types)
-    index = load_annotations(annotations)
+    index = annotations if isinstance(annotations, CocoAnnotations) else load_annotations(annotations)
     name = str(results) if isinstance(results, (str, os.PathLike)) else "<results list>"
     results = read_json(results, "results")
     need_masks = "segm" in iou_types
@@ -315,6 +382,7 @@ def evaluate_coco(annotations, results, iou_types=IOU_TYPES, keypoint_sigmas=Non
         gt.keypoints = keypoint_table(index.annotations, K, lambda i: index.where(index.annotations[i]),
                                       ground_truth=True)
     dt = _dt_from_coco(results, index, name, need_masks, K)
+    warn_unknown_categories(results, index, name)
     image_ids = [img["id"] for img in index.images]
     names = [c["name"] for c in index.categories]
     return {t: evaluate_instances(gt, dt, image_ids, index.category_ids, t, names, sigmas) for t in iou_types}

@@ -25,7 +25,8 @@ The protocol in five steps (the same as pycocotools' COCOeval):
 
 Area ranges are inclusive on both ends (an object of exactly 32**2 pixels is
 both "small" and "medium"); areas are the annotations' ``area`` fields (mask
-pixel counts) for ground truths, and box or mask areas for detections.
+pixel counts) for ground truths; for detections, the box's w * h when the result has a
+box, else the mask's pixel count (how pycocotools' ``loadRes`` sizes results).
 
 ``iou_type="keypoints"`` runs the same five steps with OKS in place of IoU and
 COCO's keypoint settings (20 detections, no "small" range): see ``keypoints.py``.

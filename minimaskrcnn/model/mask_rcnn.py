@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from minimaskrcnn import checks
+from minimaskrcnn.categories import check_category_ids, default_category_ids
 from minimaskrcnn.checkpoint import atomic_savez, load_npz
 from minimaskrcnn.config import Config
 from minimaskrcnn.model.anchors import anchors_for_config
@@ -279,13 +280,29 @@ class MaskRCNN(Module):
         return results
 
     # -- persistence ----------------------------------------------------------
+    @property
+    def category_ids(self) -> tuple[int, ...]:
+        """The training dataset's category id of each label 1..K (``category_ids[k - 1]`` for label k).
+
+        Set by ``train`` from the dataset (a COCO folder's ids, e.g. 3, 7, 11, 12, 20),
+        stored in every checkpoint beside ``cfg.class_names``; 1..K for generated data
+        and for checkpoints written before the ids were stored (see ``categories.py``).
+        """
+        ids = getattr(self, "_category_ids", None)
+        return ids if ids is not None else default_category_ids(self.cfg.num_classes)
+
+    @category_ids.setter
+    def category_ids(self, ids) -> None:
+        self._category_ids = check_category_ids("category_ids", ids, self.cfg.num_classes)
+
     def save(self, path: str) -> None:
-        """Write parameters and config to ``path`` (.npz, no pickle), atomically."""
+        """Write parameters, config and category ids to ``path`` (.npz, no pickle), atomically."""
         atomic_savez(path, self.checkpoint_arrays())
 
     def checkpoint_arrays(self) -> dict:
         arrays = {f"param/{k}": v for k, v in self.state_dict().items()}
         arrays["config"] = np.array(self.cfg.to_json())
+        arrays["category_ids"] = np.array(self.category_ids, dtype=np.int64)
         return arrays
 
     @classmethod
@@ -307,6 +324,15 @@ class MaskRCNN(Module):
         for name, p, _ in model.named_parameters():  # a NaN weight would silently give NaN detections
             if not np.isfinite(p).all():
                 raise ValueError(f"checkpoint {path!r}: parameter {name!r} holds NaN or infinite values")
+        if "category_ids" in data:  # older checkpoints have none: ids 1..K
+            ids = data["category_ids"]
+            if ids.dtype.kind not in "iu" or ids.ndim != 1:
+                raise ValueError(f"checkpoint {path!r}: 'category_ids' must be a 1-d integer array, "
+                                 f"got {ids.dtype} {ids.shape}")
+            try:
+                model.category_ids = ids.tolist()
+            except ValueError as e:
+                raise ValueError(f"checkpoint {path!r}: {e}") from None
         return model
 
 
