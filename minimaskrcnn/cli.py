@@ -77,8 +77,11 @@ def _add_generator_args(p) -> None:
                    help="replace an existing OUT/annotations.json instead of stopping")
 
 
-def _write_generated(args, make_dataset, write) -> int:
-    """Check OUT, generate ``make_dataset(args)`` and write it with ``write(dataset, out)``."""
+def _write_generated(args, make_dataset, write, what: str | None = None) -> int:
+    """Check OUT, generate ``make_dataset(args)`` and write it with ``write(dataset, out)``.
+
+    ``what`` describes the images in the closing line (default: their size and seed).
+    """
     from minimaskrcnn.checks import writable_dir
 
     out = Path(args.out)
@@ -89,8 +92,9 @@ def _write_generated(args, make_dataset, write) -> int:
     writable_dir("OUT", out)
     start = time.perf_counter()
     path = write(make_dataset(args), out)
-    print(f"wrote {args.num_images} images ({args.size}x{args.size}, seed {args.seed}) to {out / 'images'} "
-          f"and {path} in {time.perf_counter() - start:.1f} s")
+    what = what or f"{args.size}x{args.size}, seed {args.seed}"
+    print(f"wrote {args.num_images} images ({what}) to {out / 'images'} and {path} "
+          f"in {time.perf_counter() - start:.1f} s")
     return 0
 
 

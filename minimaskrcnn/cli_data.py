@@ -52,22 +52,13 @@ def add_make_objects(subparsers) -> None:
 
 
 def run_make_objects(args) -> int:
-    import time
-
-    from minimaskrcnn.checks import writable_dir
+    from minimaskrcnn.cli import _write_generated
     from minimaskrcnn.datasets.objects import write_objects_folder
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"OUT {out} exists and is not a directory")
-    if (out / "annotations.json").exists() and not args.overwrite:
-        raise CliError(f"{out / 'annotations.json'} already exists (use --overwrite to replace it)")
-    writable_dir("OUT", out)
-    start = time.perf_counter()
-    path = write_objects_folder(out, args.num_images, seed=args.seed, first_image_id=args.first_image_id)
-    print(f"wrote {args.num_images} images (mixed sizes, seed {args.seed}) to {out / 'images'} and {path} "
-          f"in {time.perf_counter() - start:.1f} s")
-    return 0
+    return _write_generated(  # the writer draws the samples itself
+        args, lambda a: None,
+        lambda _, out: write_objects_folder(out, args.num_images, seed=args.seed, first_image_id=args.first_image_id),
+        what=f"mixed sizes, seed {args.seed}")
 
 
 # -- inspect-data ---------------------------------------------------------------------
