@@ -250,6 +250,12 @@ def _resumed(args, requested, stated, train_set):
     if train_set is not None:  # the data must have the classes the run was trained on
         stated = set(stated) | {"class_names"} | ({"keypoint_names"} if requested.keypoint_on else set())
     cfg, note = resume_config(Path(args.out) / "checkpoint.npz", requested, stated)
+    if train_set is None and not cfg.keypoint_on:  # generated shapes: only a run that trained on them
+        from minimaskrcnn.datasets.shapes import ShapesConfig
+
+        if tuple(cfg.class_names) != tuple(ShapesConfig().class_names):
+            raise CliError(f"--resume: {args.out} was trained on a COCO folder (classes {list(cfg.class_names)}); "
+                           "pass the same --data DIR to continue it (without --data it would train on shapes)")
     print(f"{note}, batch {cfg.batch_size}, into {args.out}")
     return cfg
 

@@ -172,3 +172,20 @@ def test_train_on_a_folder_prints_and_stores_its_choices(objects_folder, tmp_pat
     assert stored.image_size == 96 and stored.steps == 2  # the user's
     assert stored.anchor_sizes == chosen.changes()["anchor_sizes"]  # the data's
     assert stored.class_names == CLASSES
+
+
+def test_resuming_a_folder_run_without_its_data_is_refused(objects_folder, tmp_path, capsys):
+    tiny = {"stem_channels": 8, "stage_channels": [8, 8, 8], "stage_blocks": [1, 1, 1], "fpn_channels": 8,
+            "rpn_channels": 8, "box_fc_dim": 16, "mask_conv_dim": 8, "num_groups": 4, "batch_size": 2,
+            "image_size": 96}
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(tiny))
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", str(objects_folder), "--out", out, "--config", str(config), "--steps", "2",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", out, "--resume", "--steps", "3", "--no-progress"]) == 2  # would train on shapes
+    err = capsys.readouterr().err
+    assert "trained on a COCO folder" in err and "--data" in err and "ring" in err
+    assert main(["train", "--data", str(objects_folder), "--out", out, "--resume", "--steps", "3",
+                 "--no-progress"]) == 0
