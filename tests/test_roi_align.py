@@ -5,6 +5,7 @@ import pytest
 
 import minimaskrcnn.ops._roi_inputs as roi_inputs
 from minimaskrcnn.grading.properties import ROI_ALIGN_EXAMPLES, ROI_ALIGN_MAX_EXAMPLE
+from minimaskrcnn.grading.roi_cases import random_rois  # the same random RoIs as the exercises' checks
 from minimaskrcnn.nn import numerical_gradient, rel_error
 from minimaskrcnn.ops import (
     bilinear_interpolate,
@@ -17,18 +18,6 @@ from minimaskrcnn.ops import (
 )
 
 ARANGE = np.arange(25.0).reshape(1, 1, 5, 5)  # f[y, x] = 5y + x
-
-
-def random_rois(rng, k, n, h, w, scale=1.0):
-    """RoIs inside, on and past the border, zero-sized, and with negative coordinates."""
-    H, W = h / scale, w / scale
-    x1 = rng.uniform(-0.3 * W, 1.1 * W, k)
-    y1 = rng.uniform(-0.3 * H, 1.1 * H, k)
-    bw = rng.exponential(0.4 * W, k)
-    bh = rng.exponential(0.4 * H, k)
-    bw[::5] = 0.0  # zero width
-    bh[1::5] = 0.0  # zero height
-    return np.stack([rng.integers(0, n, k), x1, y1, x1 + bw, y1 + bh], axis=1)
 
 
 # --------------------------------------------------------------------------- exact values
